@@ -1,0 +1,241 @@
+//! The presence model through ONNX Runtime (`ort`, loaded dynamically). One process-wide runtime,
+//! one session per model; each call reports its latency.
+
+use crate::features::{CHANNELS, FEATURE_VERSION, WINDOW_FRAMES, WINDOW_LEN};
+use crate::state::{NUM_STATES, STATE_NAMES};
+use ort::session::Session;
+use ort::value::TensorRef;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Metadata keys every presence model carries (written by the pipeline's exporter).
+pub mod meta {
+    /// Feature definition version the model was trained on.
+    pub const FEATURE_VERSION: &str = "hapticmat.feature_version";
+    /// Frames per window.
+    pub const WINDOW: &str = "hapticmat.window_frames";
+    /// Channels per frame.
+    pub const CHANNELS: &str = "hapticmat.channels";
+    /// Comma-separated label names in output order.
+    pub const LABELS: &str = "hapticmat.labels";
+}
+
+/// Why a model could not be loaded or run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InferenceError {
+    /// The ONNX Runtime shared library could not be loaded.
+    #[error("cannot load ONNX Runtime from {path}: {message} (run scripts/setup.sh, or set ORT_DYLIB_PATH)")]
+    Runtime { path: PathBuf, message: String },
+    /// The model file cannot be read.
+    #[error("cannot read model {path}: {message}")]
+    ModelFile { path: PathBuf, message: String },
+    /// ONNX Runtime refused the bytes: not an ONNX model, or a broken one.
+    #[error("{path} is not a loadable ONNX model: {message}")]
+    InvalidModel { path: PathBuf, message: String },
+    /// The model does not fit the feature/label contract of this core.
+    #[error("{path} does not fit this core: {what} is {found}, expected {expected}")]
+    Contract { path: PathBuf, what: &'static str, found: String, expected: String },
+    /// A run failed inside ONNX Runtime.
+    #[error("inference failed: {0}")]
+    Run(String),
+    /// The model produced something that is not a probability vector.
+    #[error("model output is not a probability vector: {0}")]
+    BadOutput(String),
+}
+
+static RUNTIME_PATH: Mutex<Option<PathBuf>> = Mutex::new(None);
+static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, InferenceError>> = OnceLock::new();
+
+/// Sets where `libonnxruntime` is, before the first model loads (Android passes the name of the
+/// library packaged in the APK). Without it, `ORT_DYLIB_PATH` or the platform's default name is used.
+pub fn set_runtime_library(path: impl Into<PathBuf>) {
+    if let Ok(mut p) = RUNTIME_PATH.lock() {
+        *p = Some(path.into());
+    }
+}
+
+/// The path the runtime is (or will be) loaded from.
+pub fn runtime_library() -> PathBuf {
+    if let Some(p) = RUNTIME_PATH.lock().ok().and_then(|p| p.clone()) {
+        return p;
+    }
+    match std::env::var_os("ORT_DYLIB_PATH") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(format!("{}onnxruntime{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX)),
+    }
+}
+
+/// The process-wide ONNX Runtime environment, loaded on first use (loads a shared library).
+pub fn environment() -> Result<&'static ort::environment::Environment, InferenceError> {
+    ENVIRONMENT
+        .get_or_init(|| {
+            let path = runtime_library();
+            let err = |message: String| InferenceError::Runtime { path: path.clone(), message };
+            ort::init_from(&path)
+                .map_err(|e| err(e.to_string()))?
+                .with_name("hapticmat")
+                .build()
+                .map_err(|e| err(e.to_string()))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// What a model says it is: its feature contract and labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Where it was loaded from (or a name for in-memory models).
+    pub path: PathBuf,
+    /// Feature definition version.
+    pub feature_version: u32,
+    /// Frames per window.
+    pub window_frames: usize,
+    /// Channels per frame.
+    pub channels: usize,
+    /// Label names in output order.
+    pub labels: Vec<String>,
+    /// Whether the graph holds quantized (QDQ) nodes.
+    pub quantized: bool,
+}
+
+/// Class probabilities for one window, and how long the call took.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction {
+    /// Probability of each state, in [`crate::PresenceState`] order.
+    pub probabilities: [f32; NUM_STATES],
+    /// Wall time of the ONNX Runtime call.
+    pub latency: Duration,
+}
+
+/// A loaded presence model. Not shared between threads while running (`&mut self`).
+pub struct PresenceModel {
+    session: Session,
+    info: ModelInfo,
+}
+
+impl PresenceModel {
+    /// Loads and checks a model file (file I/O; loads ONNX Runtime on first use).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, InferenceError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|e| InferenceError::ModelFile { path: path.to_path_buf(), message: e.to_string() })?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Loads and checks a model from memory; `name` only names it in errors.
+    pub fn from_bytes(bytes: &[u8], name: impl AsRef<Path>) -> Result<Self, InferenceError> {
+        let path = name.as_ref().to_path_buf();
+        let env = environment()?;
+        let invalid = |message: String| InferenceError::InvalidModel { path: path.clone(), message };
+        // One intra-op thread and no spinning: a tiny model per frame on a phone, where waking
+        // threads costs more than the work (ONNX Runtime's mobile guidance).
+        let builder = (|| -> Result<ort::session::builder::SessionBuilder, String> {
+            let s = |e: ort::Error<ort::session::builder::SessionBuilder>| e.to_string();
+            Session::builder(env)
+                .map_err(|e| e.to_string())?
+                .with_intra_threads(1)
+                .map_err(s)?
+                .with_inter_threads(1)
+                .map_err(s)?
+                .with_intra_op_spinning(false)
+                .map_err(s)
+        })()
+        .map_err(|message| InferenceError::Runtime { path: runtime_library(), message })?;
+        let mut builder = builder;
+        let session = builder.commit_from_memory(bytes).map_err(|e| invalid(e.to_string()))?;
+        let info = Self::check_contract(&session, &path, bytes)?;
+        Ok(PresenceModel { session, info })
+    }
+
+    fn check_contract(session: &Session, path: &Path, bytes: &[u8]) -> Result<ModelInfo, InferenceError> {
+        let contract = |what: &'static str, found: String, expected: String| InferenceError::Contract {
+            path: path.to_path_buf(),
+            what,
+            found,
+            expected,
+        };
+        let md = session.metadata().map_err(|e| InferenceError::InvalidModel { path: path.into(), message: e.to_string() })?;
+        let get = |key: &'static str| md.custom(key).ok_or_else(|| contract(key, "missing".into(), "present in the model metadata".into()));
+        let number = |key: &'static str| -> Result<usize, InferenceError> {
+            let v = get(key)?;
+            v.trim().parse().map_err(|_| contract(key, v.clone(), "a whole number".into()))
+        };
+        let feature_version = number(meta::FEATURE_VERSION)? as u32;
+        if feature_version != FEATURE_VERSION {
+            return Err(contract("feature version", feature_version.to_string(), FEATURE_VERSION.to_string()));
+        }
+        let window_frames = number(meta::WINDOW)?;
+        if window_frames != WINDOW_FRAMES {
+            return Err(contract("window length", window_frames.to_string(), WINDOW_FRAMES.to_string()));
+        }
+        let channels = number(meta::CHANNELS)?;
+        if channels != CHANNELS {
+            return Err(contract("channel count", channels.to_string(), CHANNELS.to_string()));
+        }
+        let labels: Vec<String> = get(meta::LABELS)?.split(',').map(|s| s.trim().to_string()).collect();
+        if labels != STATE_NAMES {
+            return Err(contract("labels", labels.join(","), STATE_NAMES.join(",")));
+        }
+        let (inputs, outputs) = (session.inputs(), session.outputs());
+        if inputs.len() != 1 || outputs.is_empty() {
+            return Err(contract("inputs/outputs", format!("{}/{}", inputs.len(), outputs.len()), "1 input, ≥1 output".into()));
+        }
+        if let Some(shape) = inputs[0].dtype().tensor_shape() {
+            let dims: Vec<i64> = shape.iter().copied().collect();
+            let fits = dims.len() == 3 && dims[1] == CHANNELS as i64 && dims[2] == WINDOW_FRAMES as i64;
+            if !fits {
+                return Err(contract("input shape", format!("{dims:?}"), format!("[batch, {CHANNELS}, {WINDOW_FRAMES}]")));
+            }
+        }
+        // A QDQ model names QuantizeLinear in its graph; scanning the bytes avoids a protobuf parser here.
+        let quantized = bytes.windows(14).any(|w| w == b"QuantizeLinear");
+        Ok(ModelInfo { path: path.to_path_buf(), feature_version, window_frames, channels, labels, quantized })
+    }
+
+    /// The model's contract and labels.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Scores one window (CPU work, ~µs; call from the monitor's thread).
+    pub fn predict(&mut self, window: &[f32; WINDOW_LEN]) -> Result<Prediction, InferenceError> {
+        let start = Instant::now();
+        let mut out = [[0f32; NUM_STATES]; 1];
+        self.run(window, 1, &mut out)?;
+        Ok(Prediction { probabilities: out[0], latency: start.elapsed() })
+    }
+
+    /// Scores `out.len()` windows laid end to end in `windows` (training-side evaluation).
+    pub fn predict_batch(&mut self, windows: &[f32]) -> Result<Vec<[f32; NUM_STATES]>, InferenceError> {
+        if windows.len() % WINDOW_LEN != 0 {
+            return Err(InferenceError::Run(format!("{} values is not a whole number of {WINDOW_LEN}-value windows", windows.len())));
+        }
+        let n = windows.len() / WINDOW_LEN;
+        let mut out = vec![[0f32; NUM_STATES]; n];
+        if n > 0 {
+            self.run(windows, n, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn run(&mut self, windows: &[f32], n: usize, out: &mut [[f32; NUM_STATES]]) -> Result<(), InferenceError> {
+        let input = TensorRef::from_array_view(([n, CHANNELS, WINDOW_FRAMES], windows))
+            .map_err(|e| InferenceError::Run(e.to_string()))?;
+        let outputs = self.session.run(ort::inputs![input]).map_err(|e| InferenceError::Run(e.to_string()))?;
+        let (shape, data) =
+            outputs[0].try_extract_tensor::<f32>().map_err(|e| InferenceError::BadOutput(e.to_string()))?;
+        if data.len() != n * NUM_STATES {
+            return Err(InferenceError::BadOutput(format!("shape {shape:?}, expected [{n}, {NUM_STATES}]")));
+        }
+        for (o, p) in out.iter_mut().zip(data.chunks_exact(NUM_STATES)) {
+            let sum: f32 = p.iter().sum();
+            if p.iter().any(|v| !v.is_finite() || *v < -1e-4) || (sum - 1.0).abs() > 1e-2 {
+                return Err(InferenceError::BadOutput(format!("{p:?} (sum {sum})")));
+            }
+            o.copy_from_slice(p);
+        }
+        Ok(())
+    }
+}

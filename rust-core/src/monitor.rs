@@ -1,0 +1,259 @@
+//! The live monitor: source → features → inference → smoothing → presence events, plus the absence
+//! timeout that tells the app to stop its haptic session when nobody has been on the mat for a while.
+
+use crate::features::{BaselineEvent, FeatureExtractor, FeatureStatus, WINDOW_LEN};
+use crate::frame::{BLADDERS, Frame};
+use crate::inference::{InferenceError, ModelInfo, PresenceModel};
+use crate::smoothing::{Smoother, SmoothingConfig};
+use crate::source::{CancelToken, FrameSource, SourceError, SourceEvent, SourceStatus};
+use crate::state::PresenceState;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Confidence in "absent" above which the baseline may follow slow drift.
+const RETARE_CONFIDENCE: f32 = 0.9;
+
+/// How the monitor behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorConfig {
+    /// Smoothing of the model's output.
+    pub smoothing: SmoothingConfig,
+    /// Seconds of absence after which [`MonitorEvent::AbsenceTimeout`] fires (`None`: never).
+    pub absence_timeout_s: Option<f64>,
+    /// Take the first seconds of the session as the empty-mat baseline.
+    pub calibrate_s: Option<f64>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig { smoothing: SmoothingConfig::default(), absence_timeout_s: Some(10.0 * 60.0), calibrate_s: None }
+    }
+}
+
+/// The state after one frame. `state == None` means unknown (calibrating, no baseline, window filling).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StateUpdate {
+    /// Session time of the frame, s.
+    pub t: f64,
+    /// The smoothed state, or `None` while unknown.
+    pub state: Option<PresenceState>,
+    /// Whether a person is on the mat (false while unknown).
+    pub present: bool,
+    /// Confidence in `state`, 0..1 (0 while unknown).
+    pub confidence: f32,
+    /// The frame's absolute pressures, Pa (for live charts).
+    pub pressures: [f32; BLADDERS],
+    /// Latency of the inference call on this frame, if one ran.
+    pub inference: Option<Duration>,
+}
+
+impl StateUpdate {
+    /// The state's name, `unknown` while unknown.
+    pub fn state_name(&self) -> &'static str {
+        self.state.map_or("unknown", PresenceState::name)
+    }
+}
+
+/// Everything the monitor reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MonitorEvent {
+    /// One per decoded frame.
+    State(StateUpdate),
+    /// The baseline was calibrated, refused, or found automatically.
+    Baseline(BaselineEvent),
+    /// Nobody has been on the mat for the configured time; fires once per absence.
+    AbsenceTimeout { t: f64, absent_for_s: f64 },
+    /// Input that was skipped (bad frame or row); the session goes on.
+    Skipped(SourceError),
+    /// Connection status of the source.
+    Status(SourceStatus),
+}
+
+/// Totals of a monitoring session.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MonitorSummary {
+    /// Frames processed.
+    pub frames: u64,
+    /// Inputs skipped, by reason kind.
+    pub skipped: BTreeMap<String, u64>,
+    /// First skipped inputs, verbatim (at most 10), to show the user where.
+    pub skipped_examples: Vec<String>,
+    /// Frames spent in each state (`unknown` included).
+    pub state_frames: BTreeMap<String, u64>,
+    /// Inference calls.
+    pub inferences: u64,
+    /// Median and 99th-percentile inference latency, µs.
+    pub inference_p50_us: f64,
+    /// 99th-percentile inference latency, µs.
+    pub inference_p99_us: f64,
+}
+
+/// The monitor for one mat and one model.
+pub struct Monitor {
+    model: PresenceModel,
+    features: FeatureExtractor,
+    smoother: Smoother,
+    cfg: MonitorConfig,
+    window: [f32; WINDOW_LEN],
+    last_t: Option<f64>,
+    absent_since: Option<f64>,
+    timeout_fired: bool,
+    was_ready: bool,
+}
+
+impl Monitor {
+    /// A monitor over a loaded model. With `calibrate_s`, the first seconds calibrate the baseline.
+    pub fn new(model: PresenceModel, cfg: MonitorConfig) -> Self {
+        let mut features = FeatureExtractor::new();
+        if let Some(s) = cfg.calibrate_s {
+            features.calibrate(s);
+        }
+        Monitor {
+            model,
+            features,
+            smoother: Smoother::new(cfg.smoothing),
+            cfg,
+            window: [0.0; WINDOW_LEN],
+            last_t: None,
+            absent_since: None,
+            timeout_fired: false,
+            was_ready: false,
+        }
+    }
+
+    /// The model's contract and labels.
+    pub fn model_info(&self) -> &ModelInfo {
+        self.model.info()
+    }
+
+    /// Swaps in another model (e.g. after an update); the smoothing restarts.
+    pub fn set_model(&mut self, model: PresenceModel) {
+        self.model = model;
+        self.smoother.reset();
+    }
+
+    /// Takes the next `seconds` as the empty mat (the user pressed "calibrate").
+    pub fn calibrate(&mut self, seconds: f64) {
+        self.features.calibrate(seconds);
+        self.smoother.reset();
+    }
+
+    /// The features stage (baseline access for saving per mat).
+    pub fn features(&mut self) -> &mut FeatureExtractor {
+        &mut self.features
+    }
+
+    /// Changes the absence timeout (`None` disables it).
+    pub fn set_absence_timeout(&mut self, seconds: Option<f64>) {
+        self.cfg.absence_timeout_s = seconds;
+        self.timeout_fired = false;
+    }
+
+    /// Processes one frame: the hot path (no allocation). Extra events (baseline, timeout) are
+    /// pushed to `events`; the returned update is the frame's state.
+    pub fn process(&mut self, frame: &Frame, events: &mut Vec<MonitorEvent>) -> Result<StateUpdate, InferenceError> {
+        let dt = self.last_t.map_or(0.0, |t| (frame.t - t).max(0.0));
+        self.last_t = Some(frame.t);
+        let status = self.features.push(frame);
+        if let Some(e) = self.features.take_event() {
+            self.smoother.reset();
+            events.push(MonitorEvent::Baseline(e));
+        }
+        let mut update = StateUpdate { t: frame.t, state: None, present: false, confidence: 0.0, pressures: frame.pressures, inference: None };
+        let ready = status == FeatureStatus::Ready && self.features.window(&mut self.window);
+        if ready && !self.was_ready {
+            self.smoother.reset();
+        }
+        self.was_ready = ready;
+        if ready {
+            let pred = self.model.predict(&self.window)?;
+            let (state, confidence) = self.smoother.update(&pred.probabilities);
+            update.state = Some(state);
+            update.present = state.is_present();
+            update.confidence = confidence.clamp(0.0, 1.0);
+            update.inference = Some(pred.latency);
+            if state == PresenceState::Absent && confidence >= RETARE_CONFIDENCE {
+                self.features.retare(dt);
+            }
+        }
+        match update.state {
+            Some(PresenceState::Absent) => {
+                let since = *self.absent_since.get_or_insert(frame.t);
+                if let Some(limit) = self.cfg.absence_timeout_s
+                    && !self.timeout_fired
+                    && frame.t - since >= limit
+                {
+                    self.timeout_fired = true;
+                    events.push(MonitorEvent::AbsenceTimeout { t: frame.t, absent_for_s: frame.t - since });
+                }
+            }
+            Some(_) => {
+                self.absent_since = None;
+                self.timeout_fired = false;
+            }
+            None => {}
+        }
+        Ok(update)
+    }
+
+    /// Runs until the source ends or `cancel` is cancelled, handing every event to `sink`
+    /// (blocks; run it on its own thread). Bad input is skipped and counted, never fatal.
+    pub fn run(
+        &mut self,
+        source: &mut dyn FrameSource,
+        cancel: &CancelToken,
+        mut sink: impl FnMut(&MonitorEvent),
+    ) -> Result<MonitorSummary, InferenceError> {
+        let mut summary = MonitorSummary::default();
+        let mut latencies = Vec::new();
+        let mut extra = Vec::new();
+        while !cancel.is_cancelled() {
+            let Some(event) = source.next_event() else { break };
+            match event {
+                SourceEvent::Frame(frame) => {
+                    let update = self.process(&frame, &mut extra)?;
+                    summary.frames += 1;
+                    *summary.state_frames.entry(update.state_name().to_string()).or_default() += 1;
+                    if let Some(l) = update.inference {
+                        latencies.push(l);
+                    }
+                    sink(&MonitorEvent::State(update));
+                    for e in extra.drain(..) {
+                        sink(&e);
+                    }
+                }
+                SourceEvent::Skipped(err) => {
+                    let kind = skip_kind(&err);
+                    *summary.skipped.entry(kind.to_string()).or_default() += 1;
+                    if summary.skipped_examples.len() < 10 {
+                        summary.skipped_examples.push(err.to_string());
+                    }
+                    sink(&MonitorEvent::Skipped(err));
+                }
+                SourceEvent::Status(s) => sink(&MonitorEvent::Status(s)),
+            }
+        }
+        summary.inferences = latencies.len() as u64;
+        latencies.sort();
+        let pct = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).map_or(0.0, |d| d.as_secs_f64() * 1e6);
+        summary.inference_p50_us = pct(0.5);
+        summary.inference_p99_us = pct(0.99);
+        Ok(summary)
+    }
+}
+
+fn skip_kind(e: &SourceError) -> &'static str {
+    use crate::frame::FrameError;
+    use crate::recording::RecordingError;
+    match e {
+        SourceError::BadFrame(FrameError::TooShort { .. }) => "short frame",
+        SourceError::BadFrame(FrameError::NotFinite { .. }) | SourceError::Recording(RecordingError::BadFrame { source: FrameError::NotFinite { .. }, .. }) => "non-finite pressure",
+        SourceError::BadFrame(FrameError::OutOfRange { .. }) | SourceError::Recording(RecordingError::BadFrame { .. }) => "pressure out of range",
+        SourceError::Recording(RecordingError::MissingColumn { .. }) => "missing column",
+        SourceError::Recording(RecordingError::BadField { column: "Timestamp", .. }) => "bad timestamp",
+        SourceError::Recording(_) => "bad row",
+        SourceError::Ble(_) => "bluetooth",
+        SourceError::UnknownSource { .. } => "unknown source",
+    }
+}
+
