@@ -43,7 +43,9 @@ pub struct Baseline {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CalibrationError {
     /// The mat moved during calibration: someone or something alive is on it.
-    #[error("the mat is not empty and still: bladder {bladder} varied by σ = {sigma_pa:.1} Pa (an empty mat stays below {STILL_SIGMA_PA} Pa)")]
+    #[error(
+        "the mat is not empty and still: bladder {bladder} varied by σ = {sigma_pa:.1} Pa (an empty mat stays below {STILL_SIGMA_PA} Pa)"
+    )]
     NotStill { bladder: usize, sigma_pa: f32 },
     /// Too few frames arrived during the calibration time.
     #[error("only {frames} frames arrived during calibration; need at least {needed}")]

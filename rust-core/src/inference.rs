@@ -56,15 +56,21 @@ pub fn set_runtime_library(path: impl Into<PathBuf>) {
     }
 }
 
-/// The path the runtime is (or will be) loaded from.
+/// The path the runtime is (or will be) loaded from: [`set_runtime_library`], else `ORT_DYLIB_PATH`,
+/// else the library this crate was built against, else the platform's default name.
 pub fn runtime_library() -> PathBuf {
     if let Some(p) = RUNTIME_PATH.lock().ok().and_then(|p| p.clone()) {
         return p;
     }
-    match std::env::var_os("ORT_DYLIB_PATH") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(format!("{}onnxruntime{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX)),
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
     }
+    // The library scripts/setup.sh installed when this was built (.cargo/config.toml sets it), so a
+    // binary built here runs without environment variables; elsewhere (a phone) the file is absent.
+    if let Some(p) = option_env!("ORT_DYLIB_PATH").map(PathBuf::from).filter(|p| p.is_file()) {
+        return p;
+    }
+    PathBuf::from(format!("{}onnxruntime{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX))
 }
 
 /// The process-wide ONNX Runtime environment, loaded on first use (loads a shared library).
@@ -156,8 +162,12 @@ impl PresenceModel {
             found,
             expected,
         };
-        let md = session.metadata().map_err(|e| InferenceError::InvalidModel { path: path.into(), message: e.to_string() })?;
-        let get = |key: &'static str| md.custom(key).ok_or_else(|| contract(key, "missing".into(), "present in the model metadata".into()));
+        let md = session
+            .metadata()
+            .map_err(|e| InferenceError::InvalidModel { path: path.into(), message: e.to_string() })?;
+        let get = |key: &'static str| {
+            md.custom(key).ok_or_else(|| contract(key, "missing".into(), "present in the model metadata".into()))
+        };
         let number = |key: &'static str| -> Result<usize, InferenceError> {
             let v = get(key)?;
             v.trim().parse().map_err(|_| contract(key, v.clone(), "a whole number".into()))
@@ -180,13 +190,21 @@ impl PresenceModel {
         }
         let (inputs, outputs) = (session.inputs(), session.outputs());
         if inputs.len() != 1 || outputs.is_empty() {
-            return Err(contract("inputs/outputs", format!("{}/{}", inputs.len(), outputs.len()), "1 input, ≥1 output".into()));
+            return Err(contract(
+                "inputs/outputs",
+                format!("{}/{}", inputs.len(), outputs.len()),
+                "1 input, ≥1 output".into(),
+            ));
         }
         if let Some(shape) = inputs[0].dtype().tensor_shape() {
             let dims: Vec<i64> = shape.iter().copied().collect();
             let fits = dims.len() == 3 && dims[1] == CHANNELS as i64 && dims[2] == WINDOW_FRAMES as i64;
             if !fits {
-                return Err(contract("input shape", format!("{dims:?}"), format!("[batch, {CHANNELS}, {WINDOW_FRAMES}]")));
+                return Err(contract(
+                    "input shape",
+                    format!("{dims:?}"),
+                    format!("[batch, {CHANNELS}, {WINDOW_FRAMES}]"),
+                ));
             }
         }
         // A QDQ model names QuantizeLinear in its graph; scanning the bytes avoids a protobuf parser here.
@@ -210,7 +228,10 @@ impl PresenceModel {
     /// Scores `out.len()` windows laid end to end in `windows` (training-side evaluation).
     pub fn predict_batch(&mut self, windows: &[f32]) -> Result<Vec<[f32; NUM_STATES]>, InferenceError> {
         if windows.len() % WINDOW_LEN != 0 {
-            return Err(InferenceError::Run(format!("{} values is not a whole number of {WINDOW_LEN}-value windows", windows.len())));
+            return Err(InferenceError::Run(format!(
+                "{} values is not a whole number of {WINDOW_LEN}-value windows",
+                windows.len()
+            )));
         }
         let n = windows.len() / WINDOW_LEN;
         let mut out = vec![[0f32; NUM_STATES]; n];

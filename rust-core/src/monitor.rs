@@ -159,7 +159,14 @@ impl Monitor {
             self.smoother.reset();
             events.push(MonitorEvent::Baseline(e));
         }
-        let mut update = StateUpdate { t: frame.t, state: None, present: false, confidence: 0.0, pressures: frame.pressures, inference: None };
+        let mut update = StateUpdate {
+            t: frame.t,
+            state: None,
+            present: false,
+            confidence: 0.0,
+            pressures: frame.pressures,
+            inference: None,
+        };
         let ready = status == FeatureStatus::Ready && self.features.window(&mut self.window);
         if ready && !self.was_ready {
             self.smoother.reset();
@@ -235,7 +242,9 @@ impl Monitor {
         }
         summary.inferences = latencies.len() as u64;
         latencies.sort();
-        let pct = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).map_or(0.0, |d| d.as_secs_f64() * 1e6);
+        let pct = |q: f64| {
+            latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+        };
         summary.inference_p50_us = pct(0.5);
         summary.inference_p99_us = pct(0.99);
         Ok(summary)
@@ -247,8 +256,12 @@ fn skip_kind(e: &SourceError) -> &'static str {
     use crate::recording::RecordingError;
     match e {
         SourceError::BadFrame(FrameError::TooShort { .. }) => "short frame",
-        SourceError::BadFrame(FrameError::NotFinite { .. }) | SourceError::Recording(RecordingError::BadFrame { source: FrameError::NotFinite { .. }, .. }) => "non-finite pressure",
-        SourceError::BadFrame(FrameError::OutOfRange { .. }) | SourceError::Recording(RecordingError::BadFrame { .. }) => "pressure out of range",
+        SourceError::BadFrame(FrameError::NotFinite { .. })
+        | SourceError::Recording(RecordingError::BadFrame { source: FrameError::NotFinite { .. }, .. }) => {
+            "non-finite pressure"
+        }
+        SourceError::BadFrame(FrameError::OutOfRange { .. })
+        | SourceError::Recording(RecordingError::BadFrame { .. }) => "pressure out of range",
         SourceError::Recording(RecordingError::MissingColumn { .. }) => "missing column",
         SourceError::Recording(RecordingError::BadField { column: "Timestamp", .. }) => "bad timestamp",
         SourceError::Recording(_) => "bad row",
@@ -256,4 +269,3 @@ fn skip_kind(e: &SourceError) -> &'static str {
         SourceError::UnknownSource { .. } => "unknown source",
     }
 }
-

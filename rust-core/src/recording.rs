@@ -35,7 +35,9 @@ pub enum RecordingError {
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
     /// The header is not the makers' format.
-    #[error("{path}: header {found:?} is not the recording format: expected Timestamp,Float1,Float2,Float3,Float4[,Label]")]
+    #[error(
+        "{path}: header {found:?} is not the recording format: expected Timestamp,Float1,Float2,Float3,Float4[,Label]"
+    )]
     BadHeader { path: PathBuf, found: String },
     /// The file has a header but no rows.
     #[error("{path}: no rows")]
@@ -77,7 +79,8 @@ impl Recording {
 
     /// Reads a recording from any reader; `path` only names it in errors.
     pub fn from_reader(path: &Path, reader: impl std::io::Read) -> Result<Recording, RecordingError> {
-        let mut csv = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(reader);
+        let mut csv =
+            csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(reader);
         let header = csv.headers().map_err(|e| io_err(path, e))?.clone();
         let names: Vec<&str> = header.iter().collect();
         let has_label = match names.as_slice() {
@@ -148,7 +151,11 @@ pub fn seconds_between(a: NaiveDateTime, b: NaiveDateTime) -> f64 {
 
 fn parse_row(path: &Path, line: u64, r: &csv::StringRecord, has_label: bool) -> Result<RecordingRow, RecordingError> {
     let field = |i: usize, column: &'static str| {
-        r.get(i).filter(|s| !s.is_empty()).ok_or(RecordingError::MissingColumn { path: path.to_path_buf(), line, column })
+        r.get(i).filter(|s| !s.is_empty()).ok_or(RecordingError::MissingColumn {
+            path: path.to_path_buf(),
+            line,
+            column,
+        })
     };
     let ts = field(0, HEADER[0])?;
     let timestamp = NaiveDateTime::parse_from_str(ts, TIMESTAMP_FORMAT).map_err(|_| RecordingError::BadField {
@@ -289,7 +296,11 @@ mod tests {
         let path = dir.path().join("rec.csv");
         let mut w = RecordingWriter::create(&path, true).unwrap();
         let ts = NaiveDateTime::parse_from_str("2025-11-22 15:11:03.854", TIMESTAMP_FORMAT).unwrap();
-        let row = RecordingRow { timestamp: ts, pressures: [98213.5, 98163.484, 98161.73, 98164.945], label: Some(Label::Present) };
+        let row = RecordingRow {
+            timestamp: ts,
+            pressures: [98213.5, 98163.484, 98161.73, 98164.945],
+            label: Some(Label::Present),
+        };
         w.write(&row).unwrap();
         assert!(!path.exists(), "the final file must not exist before finish()");
         w.finish().unwrap();

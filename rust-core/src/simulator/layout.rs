@@ -52,7 +52,9 @@ impl BladderLayout {
     /// Fraction of a load spread as a Gaussian blob (centre `(x, y)`, spread `sx`, `sy` in mat
     /// units) that rests on each bladder. What falls off the mat or between zones counts nowhere.
     pub fn shares(&self, x: f64, y: f64, sx: f64, sy: f64) -> [f64; BLADDERS] {
-        let mass = |c: f64, s: f64, a: f64, b: f64| 0.5 * (erf((b - c) / (s * std::f64::consts::SQRT_2)) - erf((a - c) / (s * std::f64::consts::SQRT_2)));
+        let mass = |c: f64, s: f64, a: f64, b: f64| {
+            0.5 * (erf((b - c) / (s * std::f64::consts::SQRT_2)) - erf((a - c) / (s * std::f64::consts::SQRT_2)))
+        };
         let mut out = [0.0; BLADDERS];
         for (o, z) in out.iter_mut().zip(&self.zones) {
             *o = mass(x, sx.max(1e-6), z.x0, z.x1) * mass(y, sy.max(1e-6), z.y0, z.y1);
@@ -67,7 +69,8 @@ fn erf(x: f64) -> f64 {
     let sign = if x < 0.0 { -1.0 } else { 1.0 };
     let x = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let poly = t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     sign * (1.0 - poly * (-x * x).exp())
 }
 

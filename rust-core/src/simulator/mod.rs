@@ -423,7 +423,8 @@ impl Simulator {
             _ => 0.0,
         };
         let rate = dt / self.ramp_s;
-        self.presence = if target > self.presence { (self.presence + rate).min(1.0) } else { (self.presence - rate).max(0.0) };
+        self.presence =
+            if target > self.presence { (self.presence + rate).min(1.0) } else { (self.presence - rate).max(0.0) };
 
         if let Phase::Stay { change_at: Some((at, next)), until, posture } = self.phase
             && self.t >= at
@@ -569,12 +570,17 @@ mod tests {
                 levels.push(mean);
             }
         }
-        let (lo, hi) = (real_sigma.iter().cloned().fold(f64::MAX, f64::min), real_sigma.iter().cloned().fold(0.0, f64::max));
+        let (lo, hi) =
+            (real_sigma.iter().cloned().fold(f64::MAX, f64::min), real_sigma.iter().cloned().fold(0.0, f64::max));
         let med = median(sim_sigma.clone());
         assert!(med > lo * 0.7 && med < hi * 1.5, "simulated empty σ median {med:.2} Pa vs real {lo:.2}..{hi:.2} Pa");
         let real_level = stats(empty.rows.iter().map(|r| r.pressures[0] as f64)).0;
-        let (lmin, lmax) = (levels.iter().cloned().fold(f64::MAX, f64::min), levels.iter().cloned().fold(0.0, f64::max));
-        assert!(lmin < real_level && real_level < lmax, "real level {real_level:.0} Pa outside simulated {lmin:.0}..{lmax:.0}");
+        let (lmin, lmax) =
+            (levels.iter().cloned().fold(f64::MAX, f64::min), levels.iter().cloned().fold(0.0, f64::max));
+        assert!(
+            lmin < real_level && real_level < lmax,
+            "real level {real_level:.0} Pa outside simulated {lmin:.0}..{lmax:.0}"
+        );
     }
 
     #[test]
@@ -582,7 +588,10 @@ mod tests {
         let empty = real("empty_or_cat_on_mat.csv");
         let human = real("human_on_mat.csv");
         let real_rise: Vec<f64> = (0..4)
-            .map(|i| stats(human.rows.iter().map(|r| r.pressures[i] as f64)).0 - stats(empty.rows.iter().map(|r| r.pressures[i] as f64)).0)
+            .map(|i| {
+                stats(human.rows.iter().map(|r| r.pressures[i] as f64)).0
+                    - stats(empty.rows.iter().map(|r| r.pressures[i] as f64)).0
+            })
             .collect();
         let real_sigma: Vec<f64> = (0..4).map(|i| stats(human.rows.iter().map(|r| r.pressures[i] as f64)).1).collect();
         let real_total: f64 = real_rise.iter().sum();
@@ -592,21 +601,33 @@ mod tests {
         for seed in 0..60 {
             let mut sim = Simulator::new(cfg.clone(), seed);
             let frames = sim.session(400.0);
-            let base: Vec<f64> = (0..4).map(|i| stats(frames.iter().take(50).map(|f| f.frame.pressures[i] as f64)).0).collect();
+            let base: Vec<f64> =
+                (0..4).map(|i| stats(frames.iter().take(50).map(|f| f.frame.pressures[i] as f64)).0).collect();
             // The first stay, once fully on the mat (skip the ramp in and out).
-            let stay: Vec<&SimFrame> = frames.iter().skip_while(|f| f.label == PresenceState::Absent).skip(30).take_while(|f| f.label != PresenceState::Absent).collect();
+            let stay: Vec<&SimFrame> = frames
+                .iter()
+                .skip_while(|f| f.label == PresenceState::Absent)
+                .skip(30)
+                .take_while(|f| f.label != PresenceState::Absent)
+                .collect();
             if stay.len() < 100 || stay[0].label != PresenceState::LyingFull {
                 continue;
             }
             let stay = &stay[..stay.len() - 30];
-            totals.push((0..4).map(|i| stats(stay.iter().map(|f| f.frame.pressures[i] as f64)).0 - base[i]).sum::<f64>());
+            totals
+                .push((0..4).map(|i| stats(stay.iter().map(|f| f.frame.pressures[i] as f64)).0 - base[i]).sum::<f64>());
             sigmas.extend((0..4).map(|i| stats(stay.iter().map(|f| f.frame.pressures[i] as f64)).1));
         }
         assert!(totals.len() >= 5, "too few lying stays drawn: {}", totals.len());
-        let (tmin, tmax) = (totals.iter().cloned().fold(f64::MAX, f64::min), totals.iter().cloned().fold(0.0, f64::max));
-        assert!(tmin < real_total && real_total < tmax, "real total rise {real_total:.0} Pa outside simulated {tmin:.0}..{tmax:.0}");
+        let (tmin, tmax) =
+            (totals.iter().cloned().fold(f64::MAX, f64::min), totals.iter().cloned().fold(0.0, f64::max));
+        assert!(
+            tmin < real_total && real_total < tmax,
+            "real total rise {real_total:.0} Pa outside simulated {tmin:.0}..{tmax:.0}"
+        );
         let med = median(sigmas);
-        let (lo, hi) = (real_sigma.iter().cloned().fold(f64::MAX, f64::min), real_sigma.iter().cloned().fold(0.0, f64::max));
+        let (lo, hi) =
+            (real_sigma.iter().cloned().fold(f64::MAX, f64::min), real_sigma.iter().cloned().fold(0.0, f64::max));
         assert!(med > lo * 0.5 && med < hi * 1.5, "simulated σ under a person {med:.0} Pa vs real {lo:.0}..{hi:.0} Pa");
     }
 

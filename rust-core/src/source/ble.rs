@@ -6,8 +6,8 @@
 use super::{CancelToken, FrameSource, SourceError, SourceEvent, SourceStatus};
 use crate::frame::Frame;
 use btleplug::api::{
-    Central as _, CentralEvent, CentralState, CharPropFlags, Characteristic, Manager as _, Peripheral as _,
-    ScanFilter, ValueNotification, WriteType,
+    Central as _, CentralEvent, CentralState, CharPropFlags, Characteristic, Manager as _, Peripheral as _, ScanFilter,
+    ValueNotification, WriteType,
 };
 use btleplug::platform::{Adapter, Manager, Peripheral, PeripheralId};
 use futures::{Stream, StreamExt as _};
@@ -632,11 +632,8 @@ impl BtleplugTransport {
         tried: &HashSet<PeripheralId>,
         settled: bool,
     ) -> Result<Vec<Candidate>, BleError> {
-        let peripherals = self
-            .adapter
-            .peripherals()
-            .await
-            .map_err(|e| stack_error(e, |reason| BleError::ScanFailed { reason }))?;
+        let peripherals =
+            self.adapter.peripherals().await.map_err(|e| stack_error(e, |reason| BleError::ScanFailed { reason }))?;
         let mut found = Vec::new();
         for peripheral in peripherals {
             let id = peripheral.id();
@@ -886,9 +883,7 @@ pub fn scan_mats_blocking(timeout: Duration) -> Result<Vec<DiscoveredMat>, BleEr
             runtime.block_on(scan_mats(timeout))
         })
         .map_err(|e| BleError::Runtime { reason: e.to_string() })?;
-    worker
-        .join()
-        .unwrap_or_else(|_| Err(BleError::Runtime { reason: "the scan thread panicked".to_string() }))
+    worker.join().unwrap_or_else(|_| Err(BleError::Runtime { reason: "the scan thread panicked".to_string() }))
 }
 
 #[cfg(test)]

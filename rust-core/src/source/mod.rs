@@ -163,12 +163,9 @@ impl SourceSpec {
     pub fn open(&self, pace: Pace, cancel: CancelToken) -> Result<Box<dyn FrameSource>, SourceError> {
         Ok(match self {
             SourceSpec::Replay(files) => Box::new(replay::ReplaySource::open(files, pace, cancel)?),
-            SourceSpec::Sim(seed) => Box::new(sim::SimSource::new(
-                crate::simulator::SimConfig::default(),
-                *seed,
-                pace,
-                cancel,
-            )),
+            SourceSpec::Sim(seed) => {
+                Box::new(sim::SimSource::new(crate::simulator::SimConfig::default(), *seed, pace, cancel))
+            }
             SourceSpec::Ble(name) => Box::new(ble::BleSource::open(ble::BleConfig::new(name.clone()), cancel)?),
         })
     }
@@ -180,7 +177,10 @@ mod tests {
 
     #[test]
     fn parses_the_documented_source_forms() {
-        assert_eq!("replay:a.csv,b.csv".parse::<SourceSpec>().unwrap(), SourceSpec::Replay(vec!["a.csv".into(), "b.csv".into()]));
+        assert_eq!(
+            "replay:a.csv,b.csv".parse::<SourceSpec>().unwrap(),
+            SourceSpec::Replay(vec!["a.csv".into(), "b.csv".into()])
+        );
         assert_eq!("sim".parse::<SourceSpec>().unwrap(), SourceSpec::Sim(0));
         assert_eq!("sim:42".parse::<SourceSpec>().unwrap(), SourceSpec::Sim(42));
         assert_eq!("ble".parse::<SourceSpec>().unwrap(), SourceSpec::Ble(None));

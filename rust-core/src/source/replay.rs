@@ -17,7 +17,18 @@ pub struct ReplaySource {
     pace: Pace,
     cancel: CancelToken,
     started: Option<Instant>,
-    files: usize,
+    segments: Vec<ReplaySegment>,
+}
+
+/// Where one file lies in the replayed session's time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplaySegment {
+    /// The file.
+    pub path: PathBuf,
+    /// Session time of its first frame, s.
+    pub start: f64,
+    /// Session time of its last frame, s.
+    pub end: f64,
 }
 
 impl ReplaySource {
@@ -25,6 +36,7 @@ impl ReplaySource {
     pub fn open(files: &[PathBuf], pace: Pace, cancel: CancelToken) -> Result<Self, SourceError> {
         let mut events = VecDeque::new();
         let mut offset = 0.0f64;
+        let mut segments = Vec::with_capacity(files.len());
         for (i, path) in files.iter().enumerate() {
             let rec = Recording::read(path)?;
             if i == 0 {
@@ -37,11 +49,18 @@ impl ReplaySource {
             for f in &frames {
                 events.push_back(SourceEvent::Frame(Frame { t: offset + f.t, pressures: f.pressures }));
             }
-            if let Some(last) = frames.last() {
-                offset += last.t + rec.median_interval().unwrap_or(DEFAULT_INTERVAL_S);
+            let len = frames.last().map_or(0.0, |f| f.t);
+            segments.push(ReplaySegment { path: path.clone(), start: offset, end: offset + len });
+            if !frames.is_empty() {
+                offset += len + rec.median_interval().unwrap_or(DEFAULT_INTERVAL_S);
             }
         }
-        Ok(ReplaySource { events, pace, cancel, started: None, files: files.len() })
+        Ok(ReplaySource { events, pace, cancel, started: None, segments })
+    }
+
+    /// Where each file lies in session time, in play order.
+    pub fn segments(&self) -> &[ReplaySegment] {
+        &self.segments
     }
 }
 
@@ -61,7 +80,7 @@ impl FrameSource for ReplaySource {
     }
 
     fn describe(&self) -> String {
-        match self.files {
+        match self.segments.len() {
             1 => "replay of 1 recording".to_string(),
             n => format!("replay of {n} recordings"),
         }
@@ -95,7 +114,8 @@ mod tests {
 
     #[test]
     fn an_unreadable_file_is_a_typed_error() {
-        let err = ReplaySource::open(&[PathBuf::from("/nonexistent.csv")], Pace::Max, CancelToken::new()).err().unwrap();
+        let err =
+            ReplaySource::open(&[PathBuf::from("/nonexistent.csv")], Pace::Max, CancelToken::new()).err().unwrap();
         assert!(err.to_string().contains("/nonexistent.csv"), "{err}");
     }
 

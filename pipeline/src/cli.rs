@@ -1,0 +1,306 @@
+//! Command-line interface: argument parsing and terminal output only; the work is in the library.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use hapticmat_core::features::BaselineEvent;
+use hapticmat_core::inference::PresenceModel;
+use hapticmat_core::monitor::{Monitor, MonitorConfig, MonitorEvent, MonitorSummary};
+use hapticmat_core::simulator::SimConfig;
+use hapticmat_core::source::{CancelToken, Pace, SourceEvent, SourceSpec, SourceStatus};
+use hapticmat_core::{Label, StateUpdate};
+use pipeline::dataset::SimDatasetConfig;
+use pipeline::run::{Reporter, RunConfig};
+use pipeline::train::{TrainConfig, TrainProgress};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Where the real mat recordings sit beside a checkout (DESIGN: `../shared/data/seroton-mat`).
+const DEFAULT_RECORDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/seroton-mat");
+
+#[derive(Parser)]
+#[command(
+    name = "pipeline",
+    version,
+    about = "HapticMat Presence: data, training, ONNX export, evaluation, live monitor and recorder"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a dataset, train the CNN, export ONNX and evaluate it (no servers needed).
+    Run(RunArgs),
+    /// Show live presence states from the mat, a replay or the simulator.
+    Monitor(MonitorArgs),
+    /// Record the mat's frames to a CSV file in the makers' format.
+    Record(RecordArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Output folder for the model and reports.
+    #[arg(long, default_value = "out/run")]
+    out: PathBuf,
+    /// Simulated sessions (one subject each).
+    #[arg(long, default_value_t = SimDatasetConfig::default().sessions)]
+    sessions: usize,
+    /// Length of each simulated session, s.
+    #[arg(long, default_value_t = SimDatasetConfig::default().session_s)]
+    session_seconds: f64,
+    /// Most training epochs.
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    epochs: usize,
+    /// Seed of the dataset and training.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Simulator configuration (JSON; e.g. another bladder layout). Defaults are built in.
+    #[arg(long)]
+    sim_config: Option<PathBuf>,
+    /// Folder with the real recordings for the replay evaluation.
+    #[arg(long, default_value = DEFAULT_RECORDINGS)]
+    recordings: PathBuf,
+    /// Print no progress.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct MonitorArgs {
+    /// replay:FILE[,FILE…] | sim[:SEED] | ble[:NAME]
+    #[arg(long)]
+    source: String,
+    /// The presence model (ONNX).
+    #[arg(long)]
+    model: PathBuf,
+    /// Take the first SECONDS as the empty-mat baseline.
+    #[arg(long, value_name = "SECONDS")]
+    calibrate: Option<f64>,
+    /// max or realtime (default: max for replay, realtime otherwise).
+    #[arg(long)]
+    speed: Option<Pace>,
+    /// One JSON object per frame on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Stop after this much session time, s.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Report when nobody has been on the mat this long, s.
+    #[arg(long, default_value_t = 600.0)]
+    absence_timeout: f64,
+}
+
+#[derive(Args)]
+struct RecordArgs {
+    /// ble[:NAME] (sim[:SEED] and replay:FILE also work, for tests and demos)
+    #[arg(long)]
+    source: String,
+    /// How long to record, s.
+    #[arg(long)]
+    seconds: f64,
+    /// What is on the mat: absent, sitting, lying_full, lying_partial or present.
+    #[arg(long)]
+    label: Option<Label>,
+    /// The CSV file to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> anyhow::Result<ExitCode> {
+    match Cli::parse().command {
+        Command::Run(a) => run_job(a),
+        Command::Monitor(a) => monitor(a),
+        Command::Record(a) => record(a),
+    }
+}
+
+struct Progress {
+    quiet: bool,
+}
+
+impl Reporter for Progress {
+    fn stage(&mut self, name: &str) {
+        if !self.quiet {
+            eprintln!("[run] {name}");
+        }
+    }
+    fn training(&mut self, p: TrainProgress<'_>) {
+        if self.quiet {
+            return;
+        }
+        match p {
+            TrainProgress::Step { epoch, step, steps } if std::io::stderr().is_terminal() => {
+                eprint!("\r[train] epoch {epoch}: step {step}/{steps}");
+            }
+            TrainProgress::Step { .. } => {}
+            TrainProgress::Epoch(m) => eprintln!(
+                "\r[train] epoch {}: train loss {:.4}, validation loss {:.4}, validation accuracy {:.2}% ({:.1} s)",
+                m.epoch,
+                m.train_loss,
+                m.validation_loss,
+                100.0 * m.validation_accuracy,
+                m.seconds
+            ),
+        }
+    }
+}
+
+fn run_job(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let sim = match &a.sim_config {
+        Some(p) => {
+            serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+                .with_context(|| format!("{} is not a simulator configuration", p.display()))?
+        }
+        None => SimConfig::default(),
+    };
+    let cfg = RunConfig {
+        out: a.out,
+        sim,
+        data: SimDatasetConfig {
+            sessions: a.sessions,
+            session_s: a.session_seconds,
+            seed: a.seed,
+            ..Default::default()
+        },
+        train: TrainConfig { epochs: a.epochs, seed: a.seed, ..Default::default() },
+        recordings: a.recordings.is_dir().then_some(a.recordings),
+    };
+    let report = pipeline::run::run(&cfg, &mut Progress { quiet: a.quiet })?;
+    if !a.quiet {
+        eprintln!("{}", pipeline::run::markdown(&report));
+        eprintln!("[run] wrote {}", cfg.out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn monitor(a: MonitorArgs) -> anyhow::Result<ExitCode> {
+    let spec: SourceSpec = a.source.parse()?;
+    let pace = a.speed.unwrap_or(match spec {
+        SourceSpec::Replay(_) => Pace::Max,
+        _ => Pace::Realtime,
+    });
+    let model = PresenceModel::load(&a.model)?;
+    let cancel = CancelToken::new();
+    let mut source = spec.open(pace, cancel.clone())?;
+    let cfg =
+        MonitorConfig { calibrate_s: a.calibrate, absence_timeout_s: Some(a.absence_timeout), ..Default::default() };
+    let mut monitor = Monitor::new(model, cfg);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut view = LiveView::new(std::io::stdout().is_terminal());
+    let seconds = a.seconds;
+    let mut write_error = None;
+    eprintln!("monitoring {} with {}", source.describe(), a.model.display());
+    let summary = monitor.run(source.as_mut(), &cancel, |event| {
+        if let MonitorEvent::State(u) = event {
+            if seconds.is_some_and(|s| u.t > s) {
+                cancel.cancel();
+                return;
+            }
+            let r = if a.json { writeln!(out, "{}", pipeline::live::json_line(u)) } else { view.show(&mut out, u) };
+            if let Err(e) = r {
+                // stdout closed (e.g. piped into `head`): stop quietly.
+                write_error = Some(e);
+                cancel.cancel();
+            }
+        } else {
+            describe_event(event);
+        }
+    })?;
+    let _ = out.flush();
+    if write_error.is_none() {
+        print_summary(&summary);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_event(event: &MonitorEvent) {
+    match event {
+        MonitorEvent::Baseline(BaselineEvent::Calibrated(b)) => {
+            eprintln!("calibrated: empty mat at {:?} Pa", b.pressures)
+        }
+        MonitorEvent::Baseline(BaselineEvent::AutoBaseline(b)) => {
+            eprintln!("baseline taken from a still stretch: {:?} Pa", b.pressures)
+        }
+        MonitorEvent::Baseline(BaselineEvent::CalibrationFailed(e)) => eprintln!("calibration refused: {e}"),
+        MonitorEvent::AbsenceTimeout { t, absent_for_s } => {
+            eprintln!("t={t:.1}s: nobody on the mat for {absent_for_s:.0} s — the app would stop its session now")
+        }
+        MonitorEvent::Skipped(e) => eprintln!("skipped: {e}"),
+        MonitorEvent::Status(SourceStatus::Reconnecting { attempt, delay }) => {
+            eprintln!("reconnecting (attempt {attempt}) in {:.1} s", delay.as_secs_f64())
+        }
+        MonitorEvent::Status(s) => eprintln!("source: {s:?}"),
+        MonitorEvent::State(_) => {}
+    }
+}
+
+fn print_summary(s: &MonitorSummary) {
+    eprintln!("\n{} frames; states: {:?}", s.frames, s.state_frames);
+    if s.skipped.is_empty() {
+        eprintln!("no bad input");
+    } else {
+        eprintln!("skipped bad input: {:?}", s.skipped);
+        for e in &s.skipped_examples {
+            eprintln!("  {e}");
+        }
+    }
+    eprintln!("inference: {} calls, p50 {:.1} µs, p99 {:.1} µs", s.inferences, s.inference_p50_us, s.inference_p99_us);
+}
+
+/// The readable live view: a line per state change; on a terminal also a status line redrawn in place.
+struct LiveView {
+    tty: bool,
+    last_state: Option<&'static str>,
+    last_line_t: f64,
+}
+
+impl LiveView {
+    fn new(tty: bool) -> Self {
+        LiveView { tty, last_state: None, last_line_t: f64::NEG_INFINITY }
+    }
+
+    fn show(&mut self, out: &mut impl Write, u: &StateUpdate) -> std::io::Result<()> {
+        let p = u.pressures.map(|v| v / 1000.0);
+        let line = format!(
+            "t={:7.1}s  {:<13} confidence {:>4.0}%   pressures {:.3} {:.3} {:.3} {:.3} kPa",
+            u.t,
+            u.state_name(),
+            100.0 * u.confidence,
+            p[0],
+            p[1],
+            p[2],
+            p[3]
+        );
+        let changed = self.last_state != Some(u.state_name());
+        if changed || (!self.tty && u.t - self.last_line_t >= 5.0) {
+            if self.tty {
+                write!(out, "\r\x1b[2K")?;
+            }
+            writeln!(out, "{line}{}", if changed { "   <- change" } else { "" })?;
+            self.last_state = Some(u.state_name());
+            self.last_line_t = u.t;
+        } else if self.tty {
+            write!(out, "\r\x1b[2K{line}")?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn record(a: RecordArgs) -> anyhow::Result<ExitCode> {
+    let spec: SourceSpec = a.source.parse()?;
+    let cancel = CancelToken::new();
+    let mut source = spec.open(Pace::Realtime, cancel.clone())?;
+    eprintln!("recording {} for {} s into {}", source.describe(), a.seconds, a.out.display());
+    let summary = pipeline::live::record(source.as_mut(), &cancel, a.seconds, a.label, &a.out, None, |e| match e {
+        SourceEvent::Status(s) => eprintln!("source: {s:?}"),
+        SourceEvent::Skipped(e) => eprintln!("skipped: {e}"),
+        SourceEvent::Frame(_) => {}
+    })?;
+    eprintln!("wrote {} rows to {} ({} bad frames skipped)", summary.rows, summary.path.display(), summary.skipped);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,203 @@
+//! Scores a model: class metrics on held-out windows, agreement with the trained network, the real
+//! recordings replayed through the same monitor the phone runs, and inference latency.
+
+use crate::dataset::Windows;
+use hapticmat_core::inference::{InferenceError, PresenceModel};
+use hapticmat_core::monitor::{Monitor, MonitorConfig, MonitorEvent};
+use hapticmat_core::source::replay::ReplaySource;
+use hapticmat_core::source::{CancelToken, Pace};
+use hapticmat_core::state::{NUM_STATES, STATE_NAMES};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Precision and recall of one class.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassScore {
+    /// State name.
+    pub state: &'static str,
+    /// Of the windows predicted as this state, the fraction that were.
+    pub precision: f64,
+    /// Of the windows of this state, the fraction found.
+    pub recall: f64,
+    /// Windows of this state.
+    pub support: usize,
+}
+
+/// Classification figures on a labelled set.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassMetrics {
+    /// Windows scored.
+    pub windows: usize,
+    /// Fraction classified right.
+    pub accuracy: f64,
+    /// Fraction right on "is someone there" alone.
+    pub presence_accuracy: f64,
+    /// Per-class precision and recall.
+    pub per_class: Vec<ClassScore>,
+    /// `confusion[truth][predicted]`, in state order.
+    pub confusion: [[usize; NUM_STATES]; NUM_STATES],
+}
+
+/// Scores a model on labelled windows.
+pub fn classify(
+    model: &mut PresenceModel,
+    set: &Windows,
+) -> Result<(ClassMetrics, Vec<[f32; NUM_STATES]>), InferenceError> {
+    let probs = model.predict_batch(&set.x)?;
+    let mut confusion = [[0usize; NUM_STATES]; NUM_STATES];
+    for (p, &y) in probs.iter().zip(&set.y) {
+        confusion[y as usize][argmax(p)] += 1;
+    }
+    Ok((metrics_from_confusion(confusion), probs))
+}
+
+/// Index of the largest probability.
+pub fn argmax(p: &[f32; NUM_STATES]) -> usize {
+    (0..NUM_STATES).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)
+}
+
+fn metrics_from_confusion(confusion: [[usize; NUM_STATES]; NUM_STATES]) -> ClassMetrics {
+    let total: usize = confusion.iter().flatten().sum();
+    let correct: usize = (0..NUM_STATES).map(|i| confusion[i][i]).sum();
+    let presence_correct = confusion[0][0]
+        + (1..NUM_STATES)
+            .flat_map(|t| (1..NUM_STATES).map(move |p| (t, p)))
+            .map(|(t, p)| confusion[t][p])
+            .sum::<usize>();
+    let per_class = (0..NUM_STATES)
+        .map(|c| {
+            let predicted: usize = (0..NUM_STATES).map(|t| confusion[t][c]).sum();
+            let support: usize = confusion[c].iter().sum();
+            ClassScore {
+                state: STATE_NAMES[c],
+                precision: ratio(confusion[c][c], predicted),
+                recall: ratio(confusion[c][c], support),
+                support,
+            }
+        })
+        .collect();
+    ClassMetrics {
+        windows: total,
+        accuracy: ratio(correct, total),
+        presence_accuracy: ratio(presence_correct, total),
+        per_class,
+        confusion,
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// How the real recordings fare through the live monitor.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealEvaluation {
+    /// The files replayed, in order, with what was on the mat.
+    pub files: Vec<(PathBuf, bool)>,
+    /// Frames scored (outside the margin around each change).
+    pub frames_scored: usize,
+    /// Fraction of scored frames whose presence was right.
+    pub presence_accuracy: f64,
+    /// Per file: fraction of its scored frames right.
+    pub per_file: Vec<f64>,
+    /// Seconds ignored on each side of a change.
+    pub margin_s: f64,
+    /// Calibration used, s.
+    pub calibrate_s: f64,
+}
+
+/// Replays `files` (each with whether a person was on the mat) as one session through the monitor,
+/// calibrating on the first `calibrate_s` seconds, and scores presence outside `margin_s` around
+/// each change and after calibration.
+pub fn evaluate_replay(
+    model: PresenceModel,
+    files: &[(PathBuf, bool)],
+    calibrate_s: f64,
+    margin_s: f64,
+) -> Result<RealEvaluation, anyhow::Error> {
+    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+    let cancel = CancelToken::new();
+    let mut source = ReplaySource::open(&paths, Pace::Max, cancel.clone())?;
+    let bounds: Vec<(f64, f64)> = source.segments().iter().map(|s| (s.start, s.end)).collect();
+    let cfg = MonitorConfig { calibrate_s: Some(calibrate_s), absence_timeout_s: None, ..Default::default() };
+    let mut monitor = Monitor::new(model, cfg);
+    let mut updates = Vec::new();
+    monitor.run(&mut source, &cancel, |e| {
+        if let MonitorEvent::State(u) = e {
+            updates.push((u.t, u.present));
+        }
+    })?;
+    let mut per_file = Vec::new();
+    let (mut right, mut scored) = (0, 0);
+    for (i, ((start, end), (_, present))) in bounds.iter().zip(files).enumerate() {
+        let lo = if i == 0 { start + calibrate_s } else { start + margin_s };
+        let hi = if i + 1 == files.len() { *end } else { end - margin_s };
+        let here: Vec<bool> =
+            updates.iter().filter(|(t, _)| *t >= lo && *t <= hi).map(|(_, p)| *p == *present).collect();
+        let ok = here.iter().filter(|b| **b).count();
+        per_file.push(ratio(ok, here.len()));
+        right += ok;
+        scored += here.len();
+    }
+    Ok(RealEvaluation {
+        files: files.to_vec(),
+        frames_scored: scored,
+        presence_accuracy: ratio(right, scored),
+        per_file,
+        margin_s,
+        calibrate_s,
+    })
+}
+
+/// The real recordings as an empty → person → empty session, if the folder has them.
+pub fn real_session(dir: &Path) -> Option<Vec<(PathBuf, bool)>> {
+    let empty = dir.join("empty_or_cat_on_mat.csv");
+    let human = dir.join("human_on_mat.csv");
+    (empty.is_file() && human.is_file()).then(|| vec![(empty.clone(), false), (human, true), (empty, false)])
+}
+
+/// Single-window inference latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    /// Calls timed.
+    pub calls: usize,
+    /// Median, µs.
+    pub p50_us: f64,
+    /// 99th percentile, µs.
+    pub p99_us: f64,
+}
+
+/// Times `calls` single-window inferences on windows from `set` (after a warm-up).
+pub fn latency(model: &mut PresenceModel, set: &Windows, calls: usize) -> Result<Latency, InferenceError> {
+    let mut w = [0f32; hapticmat_core::features::WINDOW_LEN];
+    let mut times = Vec::with_capacity(calls);
+    for i in 0..calls + 50 {
+        w.copy_from_slice(set.window(i % set.len().max(1)));
+        let start = Instant::now();
+        model.predict(&w)?;
+        if i >= 50 {
+            times.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |q: f64| times.get(((times.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+    Ok(Latency { calls, p50_us: pct(0.5), p99_us: pct(0.99) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_follow_the_confusion_matrix() {
+        let c = [[8, 2, 0, 0], [1, 4, 0, 0], [0, 0, 5, 0], [0, 0, 5, 0]];
+        let m = metrics_from_confusion(c);
+        assert_eq!(m.windows, 25);
+        assert!((m.accuracy - 17.0 / 25.0).abs() < 1e-12);
+        assert!((m.presence_accuracy - 22.0 / 25.0).abs() < 1e-12);
+        assert!((m.per_class[0].precision - 8.0 / 9.0).abs() < 1e-12);
+        assert!((m.per_class[0].recall - 0.8).abs() < 1e-12);
+        assert_eq!(m.per_class[3].recall, 0.0);
+    }
+}

@@ -1,0 +1,11 @@
+//! HapticMat Presence pipeline: the ML team's and Jenkins' tool. Simulates and imports data, trains
+//! the presence CNN, exports ONNX, evaluates, and drives the monitor and recorder. The binary only
+//! parses arguments; everything here is tested without a terminal.
+
+pub mod dataset;
+pub mod evaluate;
+pub mod fsutil;
+pub mod live;
+pub mod onnx;
+pub mod run;
+pub mod train;

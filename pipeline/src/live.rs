@@ -1,0 +1,125 @@
+//! The live tools that replace the makers' Python scripts: the monitor's JSON line format and the
+//! recorder that writes the makers' CSV format.
+
+use chrono::{Local, NaiveDateTime};
+use hapticmat_core::recording::{RecordingRow, RecordingWriter};
+use hapticmat_core::source::{CancelToken, FrameSource, SourceEvent};
+use hapticmat_core::{Label, StateUpdate};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// One line of `pipeline monitor --json`: exactly these four fields (a contract other tools parse).
+#[derive(Debug, Serialize)]
+pub struct JsonState {
+    /// Seconds from the start of the session.
+    pub t: f64,
+    /// `absent`, `sitting`, `lying_full`, `lying_partial` or `unknown`.
+    pub state: &'static str,
+    /// Whether a person is on the mat.
+    pub present: bool,
+    /// Confidence in `state`, 0..1.
+    pub confidence: f32,
+}
+
+/// The JSON line for a state update (no trailing newline).
+pub fn json_line(u: &StateUpdate) -> String {
+    let j = JsonState {
+        t: (u.t * 1000.0).round() / 1000.0,
+        state: u.state_name(),
+        present: u.present,
+        confidence: (u.confidence * 1000.0).round() / 1000.0,
+    };
+    serde_json::to_string(&j).unwrap_or_default()
+}
+
+/// What a recording session wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordSummary {
+    /// The finished CSV file.
+    pub path: PathBuf,
+    /// Rows written.
+    pub rows: u64,
+    /// Notifications skipped as bad frames.
+    pub skipped: u64,
+}
+
+/// Records frames from `source` for `seconds` of session time into `out` (makers' CSV format, with
+/// a `Label` column when `label` is given). Timestamps are local wall time: `start` plus the frame's
+/// session time. The file appears only when complete. `on_event` sees every source event.
+pub fn record(
+    source: &mut dyn FrameSource,
+    cancel: &CancelToken,
+    seconds: f64,
+    label: Option<Label>,
+    out: &Path,
+    start: Option<NaiveDateTime>,
+    mut on_event: impl FnMut(&SourceEvent),
+) -> anyhow::Result<RecordSummary> {
+    let start = start.unwrap_or_else(|| Local::now().naive_local());
+    let mut writer = RecordingWriter::create(out, label.is_some())?;
+    let mut skipped = 0;
+    while !cancel.is_cancelled() {
+        let Some(event) = source.next_event() else { break };
+        on_event(&event);
+        match event {
+            SourceEvent::Frame(f) => {
+                if f.t > seconds {
+                    break;
+                }
+                let timestamp = start + chrono::Duration::microseconds((f.t * 1e6) as i64);
+                writer.write(&RecordingRow { timestamp, pressures: f.pressures, label })?;
+            }
+            SourceEvent::Skipped(_) => skipped += 1,
+            SourceEvent::Status(_) => {}
+        }
+    }
+    let rows = writer.rows();
+    let path = writer.finish()?;
+    Ok(RecordSummary { path, rows, skipped })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hapticmat_core::PresenceState;
+    use hapticmat_core::recording::Recording;
+    use hapticmat_core::simulator::SimConfig;
+    use hapticmat_core::source::Pace;
+    use hapticmat_core::source::sim::SimSource;
+
+    #[test]
+    fn json_lines_carry_exactly_the_contract_fields() {
+        let u = StateUpdate {
+            t: 1.23456,
+            state: Some(PresenceState::LyingFull),
+            present: true,
+            confidence: 0.87654,
+            pressures: [0.0; 4],
+            inference: None,
+        };
+        let v: serde_json::Value = serde_json::from_str(&json_line(&u)).unwrap();
+        let obj = v.as_object().unwrap();
+        assert_eq!(obj.len(), 4);
+        assert_eq!(v["state"], "lying_full");
+        assert_eq!(v["present"], true);
+        assert!((v["t"].as_f64().unwrap() - 1.235).abs() < 1e-9);
+        let unknown = StateUpdate { state: None, present: false, confidence: 0.0, ..u };
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&json_line(&unknown)).unwrap()["state"], "unknown");
+    }
+
+    #[test]
+    fn recording_a_simulated_mat_writes_a_readable_labelled_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("rec.csv");
+        let cancel = CancelToken::new();
+        let mut src = SimSource::new(SimConfig::default(), 5, Pace::Max, cancel.clone());
+        let s = record(&mut src, &cancel, 30.0, Some(Label::State(PresenceState::Absent)), &out, None, |_| {}).unwrap();
+        assert!(s.rows > 150, "{} rows in 30 s", s.rows);
+        let r = Recording::read(&out).unwrap();
+        assert_eq!(r.rows.len() as u64, s.rows);
+        assert!(r.skipped.is_empty());
+        assert!(r.rows.iter().all(|row| row.label == Some(Label::State(PresenceState::Absent))));
+        let span = (r.rows.last().unwrap().timestamp - r.rows[0].timestamp).num_milliseconds();
+        assert!((29_000..=30_000).contains(&span), "{span} ms");
+    }
+}

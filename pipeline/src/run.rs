@@ -1,0 +1,221 @@
+//! `pipeline run`: the whole loop on embedded defaults — simulate, train, export ONNX, evaluate —
+//! writing the model and its report into one output folder. Quantization, tracking and promotion
+//! attach here in later stages.
+
+use crate::dataset::{SimDatasetConfig, build_sim_dataset};
+use crate::evaluate::{ClassMetrics, Latency, RealEvaluation, classify, evaluate_replay, latency, real_session};
+use crate::onnx;
+use crate::train::{EpochMetrics, PresenceNet, TrainConfig, TrainProgress, train};
+use anyhow::{Context, ensure};
+use hapticmat_core::inference::PresenceModel;
+use hapticmat_core::simulator::SimConfig;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// File name of the float model in the output folder.
+pub const FP32_MODEL: &str = "model.fp32.onnx";
+/// File name of the report in the output folder.
+pub const REPORT_JSON: &str = "report.json";
+/// File name of the readable report.
+pub const REPORT_MD: &str = "report.md";
+/// Largest difference between candle's and ONNX Runtime's probabilities accepted from the exporter.
+pub const EXPORT_TOLERANCE: f32 = 1e-4;
+
+/// Everything `pipeline run` needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Output folder.
+    pub out: PathBuf,
+    /// Simulator settings.
+    pub sim: SimConfig,
+    /// Dataset settings.
+    pub data: SimDatasetConfig,
+    /// Training settings.
+    pub train: TrainConfig,
+    /// Folder with the real recordings, for the replay evaluation (skipped if absent).
+    pub recordings: Option<PathBuf>,
+}
+
+/// Progress of a run, drawn by the binary.
+pub trait Reporter {
+    /// A stage starts.
+    fn stage(&mut self, name: &str);
+    /// Training moved on.
+    fn training(&mut self, progress: TrainProgress<'_>);
+}
+
+/// A reporter that shows nothing (tests, embedding).
+pub struct Quiet;
+impl Reporter for Quiet {
+    fn stage(&mut self, _: &str) {}
+    fn training(&mut self, _: TrainProgress<'_>) {}
+}
+
+/// Windows per class in each split.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetSummary {
+    /// Dataset settings.
+    pub config: SimDatasetConfig,
+    /// Training windows per class.
+    pub train: [usize; 4],
+    /// Validation windows per class.
+    pub validation: [usize; 4],
+    /// Test windows per class.
+    pub test: [usize; 4],
+    /// Time to simulate and window, s.
+    pub seconds: f64,
+}
+
+/// Training figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainingSummary {
+    /// Settings.
+    pub config: TrainConfig,
+    /// Per-epoch curves.
+    pub curves: Vec<EpochMetrics>,
+    /// Epoch kept.
+    pub best_epoch: usize,
+    /// Loss weights per class.
+    pub class_weights: [f32; 4],
+    /// Wall time, s.
+    pub seconds: f64,
+}
+
+/// What `report.json` holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The float model's path.
+    pub model: PathBuf,
+    /// Its size, bytes.
+    pub model_bytes: u64,
+    /// Dataset.
+    pub dataset: DatasetSummary,
+    /// Training.
+    pub training: TrainingSummary,
+    /// Held-out simulated subjects, through ONNX Runtime.
+    pub test: ClassMetrics,
+    /// Largest |candle − ONNX Runtime| probability difference on the test set.
+    pub export_max_abs_diff: f32,
+    /// The real recordings replayed through the monitor.
+    pub real: Option<RealEvaluation>,
+    /// Single-window latency through ONNX Runtime.
+    pub latency: Latency,
+}
+
+/// Runs the whole loop and writes the output folder.
+pub fn run(cfg: &RunConfig, reporter: &mut dyn Reporter) -> anyhow::Result<RunReport> {
+    std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
+
+    reporter.stage("simulating sessions");
+    let started = Instant::now();
+    let data = build_sim_dataset(&cfg.sim, &cfg.data);
+    let dataset = DatasetSummary {
+        config: cfg.data.clone(),
+        train: data.train.class_counts(),
+        validation: data.validation.class_counts(),
+        test: data.test.class_counts(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+
+    reporter.stage("training");
+    let started = Instant::now();
+    let trained = train(&data.train, &data.validation, &cfg.train, |p| reporter.training(p))?;
+    let training = TrainingSummary {
+        config: cfg.train.clone(),
+        curves: trained.curves.clone(),
+        best_epoch: trained.best_epoch,
+        class_weights: trained.class_weights,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+
+    reporter.stage("exporting ONNX");
+    let model_path = cfg.out.join(FP32_MODEL);
+    let proto = onnx::export::presence_model(&trained.weights, &Default::default());
+    onnx::save(&proto, &model_path)?;
+
+    reporter.stage("evaluating");
+    let mut model = PresenceModel::load(&model_path)?;
+    let (test, probs) = classify(&mut model, &data.test)?;
+    let net = PresenceNet::from_weights(&trained.weights)?;
+    let reference = net.predict(&data.test.x)?;
+    let export_max_abs_diff = probs
+        .iter()
+        .zip(&reference)
+        .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+        .fold(0f32, f32::max);
+    ensure!(
+        export_max_abs_diff <= EXPORT_TOLERANCE,
+        "the exported model disagrees with the trained network by {export_max_abs_diff} (> {EXPORT_TOLERANCE})"
+    );
+    let real = match cfg.recordings.as_deref().and_then(real_session) {
+        Some(files) => Some(evaluate_replay(PresenceModel::load(&model_path)?, &files, 10.0, 3.0)?),
+        None => None,
+    };
+    let latency = latency(&mut model, &data.test, 2000)?;
+    let report = RunReport {
+        model_bytes: std::fs::metadata(&model_path)?.len(),
+        model: model_path,
+        dataset,
+        training,
+        test,
+        export_max_abs_diff,
+        real,
+        latency,
+    };
+    crate::fsutil::write_atomic(&cfg.out.join(REPORT_JSON), serde_json::to_string_pretty(&report)?.as_bytes())?;
+    crate::fsutil::write_atomic(&cfg.out.join(REPORT_MD), markdown(&report).as_bytes())?;
+    Ok(report)
+}
+
+/// The report for a person.
+pub fn markdown(r: &RunReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "# Presence model run\n");
+    let _ = writeln!(s, "Model `{}` ({} bytes).\n", r.model.display(), r.model_bytes);
+    let _ = writeln!(s, "## Held-out simulated subjects ({} windows)\n", r.test.windows);
+    let _ = writeln!(
+        s,
+        "accuracy {:.2}%, presence accuracy {:.2}%\n",
+        100.0 * r.test.accuracy,
+        100.0 * r.test.presence_accuracy
+    );
+    let _ = writeln!(s, "| state | precision | recall | support |\n|---|---|---|---|");
+    for c in &r.test.per_class {
+        let _ = writeln!(s, "| {} | {:.3} | {:.3} | {} |", c.state, c.precision, c.recall, c.support);
+    }
+    let _ =
+        writeln!(s, "\nConfusion (rows truth, columns predicted, order absent, sitting, lying_full, lying_partial):\n");
+    for row in &r.test.confusion {
+        let _ = writeln!(s, "    {row:?}");
+    }
+    if let Some(real) = &r.real {
+        let _ = writeln!(
+            s,
+            "\n## Real recordings (empty → person → empty, calibrate {} s, ±{} s around changes ignored)\n\npresence accuracy {:.2}% over {} frames; per file {:?}",
+            real.calibrate_s,
+            real.margin_s,
+            100.0 * real.presence_accuracy,
+            real.frames_scored,
+            real.per_file.iter().map(|v| format!("{:.1}%", 100.0 * v)).collect::<Vec<_>>()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n## Training\n\n| epoch | train loss | validation loss | validation accuracy | s |\n|---|---|---|---|---|"
+    );
+    for e in &r.training.curves {
+        let _ = writeln!(
+            s,
+            "| {} | {:.4} | {:.4} | {:.3} | {:.1} |",
+            e.epoch, e.train_loss, e.validation_loss, e.validation_accuracy, e.seconds
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nbest epoch {}; export max |Δp| {:.2e}; latency p50 {:.1} µs, p99 {:.1} µs",
+        r.training.best_epoch, r.export_max_abs_diff, r.latency.p50_us, r.latency.p99_us
+    );
+    s
+}

@@ -1,0 +1,315 @@
+//! The presence CNN, trained on CPU with candle: two 1-D convolutions over time, two dense layers.
+//! Its weights are plain arrays ([`NetWeights`]) so the ONNX exporter and the tests share them.
+
+use crate::dataset::Windows;
+use candle_core::{D, DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use hapticmat_core::features::{CHANNELS, WINDOW_FRAMES, WINDOW_LEN};
+use hapticmat_core::state::NUM_STATES;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::time::Instant;
+
+/// Input scaling done inside the model, in float, before anything else: pascal → kilopascal.
+pub const INPUT_SCALE: f32 = 1e-3;
+/// Channels of the first convolution.
+pub const C1: usize = 16;
+/// Channels of the second convolution (stride 2).
+pub const C2: usize = 16;
+/// Kernel length of both convolutions, frames.
+pub const K: usize = 5;
+/// Time steps after the strided convolution.
+pub const T2: usize = WINDOW_FRAMES / 2;
+/// Width of the hidden dense layer.
+pub const H: usize = 32;
+
+/// Training settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainConfig {
+    /// Most epochs to run.
+    pub epochs: usize,
+    /// Windows per step.
+    pub batch_size: usize,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Stop after this many epochs without a better validation loss.
+    pub patience: usize,
+    /// Seed for initialisation and shuffling.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig { epochs: 20, batch_size: 256, learning_rate: 3e-3, weight_decay: 1e-4, patience: 3, seed: 7 }
+    }
+}
+
+/// One epoch's figures (kept for MLflow later, plotted in reports).
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean class-weighted training loss.
+    pub train_loss: f64,
+    /// Mean class-weighted validation loss.
+    pub validation_loss: f64,
+    /// Validation accuracy.
+    pub validation_accuracy: f64,
+    /// Wall time of the epoch, s.
+    pub seconds: f64,
+}
+
+/// The network's weights as plain arrays, in PyTorch/ONNX layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetWeights {
+    /// `[C1, CHANNELS, K]`.
+    pub conv1_w: Vec<f32>,
+    /// `[C1]`.
+    pub conv1_b: Vec<f32>,
+    /// `[C2, C1, K]`.
+    pub conv2_w: Vec<f32>,
+    /// `[C2]`.
+    pub conv2_b: Vec<f32>,
+    /// `[H, C2 * T2]`.
+    pub fc1_w: Vec<f32>,
+    /// `[H]`.
+    pub fc1_b: Vec<f32>,
+    /// `[NUM_STATES, H]`.
+    pub fc2_w: Vec<f32>,
+    /// `[NUM_STATES]`.
+    pub fc2_b: Vec<f32>,
+}
+
+/// Errors of training.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// candle failed.
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// Nothing to train on.
+    #[error("the {0} set is empty: simulate more sessions")]
+    Empty(&'static str),
+}
+
+/// The network on candle tensors.
+pub struct PresenceNet {
+    vars: Vec<Var>,
+}
+
+impl PresenceNet {
+    /// Kaiming-uniform initialisation from our own seeded RNG (candle's CPU RNG cannot be seeded).
+    pub fn init(seed: u64) -> Result<Self, TrainError> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut param = |dims: &[usize], fan_in: usize| -> Result<Var, TrainError> {
+            let bound = (6.0 / fan_in as f64).sqrt() as f32 * 0.5;
+            let n: usize = dims.iter().product();
+            let data: Vec<f32> = (0..n).map(|_| rng.random_range(-bound..bound)).collect();
+            Ok(Var::from_tensor(&Tensor::from_vec(data, dims, &Device::Cpu)?)?)
+        };
+        let vars = vec![
+            param(&[C1, CHANNELS, K], CHANNELS * K)?,
+            Var::zeros(C1, DType::F32, &Device::Cpu)?,
+            param(&[C2, C1, K], C1 * K)?,
+            Var::zeros(C2, DType::F32, &Device::Cpu)?,
+            param(&[H, C2 * T2], C2 * T2)?,
+            Var::zeros(H, DType::F32, &Device::Cpu)?,
+            param(&[NUM_STATES, H], H)?,
+            Var::zeros(NUM_STATES, DType::F32, &Device::Cpu)?,
+        ];
+        Ok(PresenceNet { vars })
+    }
+
+    /// A network holding these weights.
+    pub fn from_weights(w: &NetWeights) -> Result<Self, TrainError> {
+        let t = |v: &Vec<f32>, dims: &[usize]| -> Result<Var, TrainError> {
+            Ok(Var::from_tensor(&Tensor::from_slice(v, dims, &Device::Cpu)?)?)
+        };
+        Ok(PresenceNet {
+            vars: vec![
+                t(&w.conv1_w, &[C1, CHANNELS, K])?,
+                t(&w.conv1_b, &[C1])?,
+                t(&w.conv2_w, &[C2, C1, K])?,
+                t(&w.conv2_b, &[C2])?,
+                t(&w.fc1_w, &[H, C2 * T2])?,
+                t(&w.fc1_b, &[H])?,
+                t(&w.fc2_w, &[NUM_STATES, H])?,
+                t(&w.fc2_b, &[NUM_STATES])?,
+            ],
+        })
+    }
+
+    /// Logits for `x` of shape `[N, CHANNELS, WINDOW_FRAMES]` in pascal.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor, TrainError> {
+        let v = &self.vars;
+        let x = x.affine(INPUT_SCALE as f64, 0.0)?;
+        let x = x.conv1d(v[0].as_tensor(), K / 2, 1, 1, 1)?.broadcast_add(&v[1].reshape((1, C1, 1))?)?.relu()?;
+        let x = x.conv1d(v[2].as_tensor(), K / 2, 2, 1, 1)?.broadcast_add(&v[3].reshape((1, C2, 1))?)?.relu()?;
+        let x = x.flatten_from(1)?;
+        let x = x.matmul(&v[4].t()?)?.broadcast_add(&v[5])?.relu()?;
+        Ok(x.matmul(&v[6].t()?)?.broadcast_add(&v[7])?)
+    }
+
+    /// Class probabilities for windows laid end to end.
+    pub fn predict(&self, windows: &[f32]) -> Result<Vec<[f32; NUM_STATES]>, TrainError> {
+        let n = windows.len() / WINDOW_LEN;
+        let x = Tensor::from_slice(windows, (n, CHANNELS, WINDOW_FRAMES), &Device::Cpu)?;
+        let p = candle_nn::ops::softmax(&self.forward(&x)?, D::Minus1)?.to_vec2::<f32>()?;
+        Ok(p.into_iter().map(|r| std::array::from_fn(|i| r[i])).collect())
+    }
+
+    /// The weights as plain arrays.
+    pub fn weights(&self) -> Result<NetWeights, TrainError> {
+        let f = |i: usize| -> Result<Vec<f32>, TrainError> { Ok(self.vars[i].flatten_all()?.to_vec1::<f32>()?) };
+        Ok(NetWeights {
+            conv1_w: f(0)?,
+            conv1_b: f(1)?,
+            conv2_w: f(2)?,
+            conv2_b: f(3)?,
+            fc1_w: f(4)?,
+            fc1_b: f(5)?,
+            fc2_w: f(6)?,
+            fc2_b: f(7)?,
+        })
+    }
+}
+
+/// Inverse-frequency class weights, so rare postures count as much as the empty mat.
+pub fn class_weights(w: &Windows) -> [f32; NUM_STATES] {
+    let counts = w.class_counts();
+    let n: usize = counts.iter().sum();
+    std::array::from_fn(|c| {
+        if counts[c] == 0 { 0.0 } else { (n as f32 / (NUM_STATES as f32 * counts[c] as f32)).min(10.0) }
+    })
+}
+
+fn weighted_loss(logits: &Tensor, y: &Tensor, weights: &Tensor) -> Result<Tensor, TrainError> {
+    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let picked = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
+    let w = weights.index_select(y, 0)?;
+    Ok((picked * &w)?.sum_all()?.neg()?.broadcast_div(&w.sum_all()?)?)
+}
+
+/// Mean weighted loss and accuracy of the network on a set.
+pub fn score(net: &PresenceNet, set: &Windows, weights: &[f32; NUM_STATES]) -> Result<(f64, f64), TrainError> {
+    let wt = Tensor::from_slice(weights, NUM_STATES, &Device::Cpu)?;
+    let (mut loss, mut correct, mut total_w) = (0.0, 0usize, 0.0);
+    for start in (0..set.len()).step_by(4096) {
+        let end = (start + 4096).min(set.len());
+        let x = Tensor::from_slice(
+            &set.x[start * WINDOW_LEN..end * WINDOW_LEN],
+            (end - start, CHANNELS, WINDOW_FRAMES),
+            &Device::Cpu,
+        )?;
+        let y = Tensor::from_slice(&set.y[start..end], end - start, &Device::Cpu)?;
+        let logits = net.forward(&x)?;
+        let bw: f64 = set.y[start..end].iter().map(|&c| weights[c as usize] as f64).sum();
+        loss += weighted_loss(&logits, &y, &wt)?.to_scalar::<f32>()? as f64 * bw;
+        total_w += bw;
+        let pred = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+        correct += pred.iter().zip(&set.y[start..end]).filter(|(a, b)| a == b).count();
+    }
+    Ok((loss / total_w.max(1e-12), correct as f64 / set.len().max(1) as f64))
+}
+
+/// The result of training: the best network by validation loss, and the curves.
+pub struct Trained {
+    /// Weights of the best epoch.
+    pub weights: NetWeights,
+    /// Per-epoch metrics.
+    pub curves: Vec<EpochMetrics>,
+    /// The epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Class weights used in the loss.
+    pub class_weights: [f32; NUM_STATES],
+}
+
+/// Trains with AdamW and early stopping on the validation loss. `progress` sees each step
+/// (`step, steps_per_epoch, epoch`) and each finished epoch.
+pub fn train(
+    train_set: &Windows,
+    validation: &Windows,
+    cfg: &TrainConfig,
+    mut progress: impl FnMut(TrainProgress<'_>),
+) -> Result<Trained, TrainError> {
+    if train_set.is_empty() {
+        return Err(TrainError::Empty("training"));
+    }
+    if validation.is_empty() {
+        return Err(TrainError::Empty("validation"));
+    }
+    let net = PresenceNet::init(cfg.seed)?;
+    let params = ParamsAdamW { lr: cfg.learning_rate, weight_decay: cfg.weight_decay, ..Default::default() };
+    let mut opt = AdamW::new(net.vars.clone(), params)?;
+    let cw = class_weights(train_set);
+    let wt = Tensor::from_slice(&cw, NUM_STATES, &Device::Cpu)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed);
+    let mut order: Vec<usize> = (0..train_set.len()).collect();
+    let steps = train_set.len().div_ceil(cfg.batch_size);
+    let (mut best, mut best_epoch, mut since_best) = (None::<(f64, NetWeights)>, 0, 0);
+    let mut curves = Vec::new();
+    let mut xb = Vec::with_capacity(cfg.batch_size * WINDOW_LEN);
+    let mut yb = Vec::with_capacity(cfg.batch_size);
+    for epoch in 1..=cfg.epochs {
+        let started = Instant::now();
+        order.shuffle(&mut rng);
+        let mut loss_sum = 0.0;
+        for (step, batch) in order.chunks(cfg.batch_size).enumerate() {
+            xb.clear();
+            yb.clear();
+            for &i in batch {
+                xb.extend_from_slice(train_set.window(i));
+                yb.push(train_set.y[i]);
+            }
+            let x = Tensor::from_slice(&xb, (batch.len(), CHANNELS, WINDOW_FRAMES), &Device::Cpu)?;
+            let y = Tensor::from_slice(&yb, batch.len(), &Device::Cpu)?;
+            let loss = weighted_loss(&net.forward(&x)?, &y, &wt)?;
+            opt.backward_step(&loss)?;
+            loss_sum += loss.to_scalar::<f32>()? as f64;
+            progress(TrainProgress::Step { epoch, step: step + 1, steps });
+        }
+        let (validation_loss, validation_accuracy) = score(&net, validation, &cw)?;
+        let m = EpochMetrics {
+            epoch,
+            train_loss: loss_sum / steps as f64,
+            validation_loss,
+            validation_accuracy,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        progress(TrainProgress::Epoch(&m));
+        curves.push(m);
+        if best.as_ref().is_none_or(|(l, _)| validation_loss < *l) {
+            best = Some((validation_loss, net.weights()?));
+            best_epoch = epoch;
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= cfg.patience {
+                break;
+            }
+        }
+    }
+    let weights = match best {
+        Some((_, w)) => w,
+        None => net.weights()?,
+    };
+    Ok(Trained { weights, curves, best_epoch, class_weights: cw })
+}
+
+/// Progress of training, for a progress bar in the binary.
+pub enum TrainProgress<'a> {
+    /// A step finished.
+    Step {
+        /// Epoch, 1-based.
+        epoch: usize,
+        /// Step within the epoch, 1-based.
+        step: usize,
+        /// Steps per epoch.
+        steps: usize,
+    },
+    /// An epoch finished.
+    Epoch(&'a EpochMetrics),
+}

@@ -1,0 +1,199 @@
+//! End-to-end tests of the `pipeline` binary: a real (small) training run, then the monitor and the
+//! recorder on the real recordings and the simulator, through real ONNX Runtime.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pipeline"))
+}
+
+fn real(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/seroton-mat").join(name)
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("pipeline runs");
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// One small training run shared by the tests of this binary (a few seconds).
+fn trained() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        run_ok(
+            bin()
+                .args(["run", "--quiet", "--sessions", "40", "--session-seconds", "300", "--epochs", "5", "--out"])
+                .arg(dir.path()),
+        );
+        dir
+    })
+    .path()
+}
+
+fn model() -> PathBuf {
+    trained().join("model.fp32.onnx")
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn run_writes_a_model_and_a_report_that_scores_it() {
+    let dir = trained();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert!(report["model_bytes"].as_u64().unwrap() > 1000);
+    assert!(report["export_max_abs_diff"].as_f64().unwrap() < 1e-4);
+    assert!(report["test"]["presence_accuracy"].as_f64().unwrap() > 0.9, "{}", report["test"]);
+    assert!(!report["training"]["curves"].as_array().unwrap().is_empty());
+    assert!(report["real"]["presence_accuracy"].as_f64().unwrap() > 0.9);
+    assert!(dir.join("report.md").is_file());
+}
+
+#[test]
+fn replaying_empty_then_person_then_empty_gives_absent_present_absent() {
+    let (empty, human) = (real("empty_or_cat_on_mat.csv"), real("human_on_mat.csv"));
+    let source = format!("replay:{},{},{}", empty.display(), human.display(), empty.display());
+    let out =
+        run_ok(bin().args(["monitor", "--json", "--calibrate", "10", "--source", &source, "--model"]).arg(model()));
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 3 * 382, "exactly one object per decoded frame");
+    for l in &lines {
+        let keys: Vec<&String> = l.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 4, "{l}");
+        let c = l["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&c));
+    }
+    assert_eq!(lines[0]["state"], "unknown", "calibrating first");
+    let t: Vec<f64> = lines.iter().map(|l| l["t"].as_f64().unwrap()).collect();
+    assert!(t.windows(2).all(|w| w[1] > w[0]), "time runs on across files");
+    // Changes happen where the files meet; score outside 3 s around each change and after calibration.
+    let (c1, c2) = (t[382], t[764]);
+    let mut right = 0;
+    let mut scored = 0;
+    for (l, &t) in lines.iter().zip(&t) {
+        let expected = if t < c1 || t >= c2 { false } else { true };
+        let near_change = (t - c1).abs() < 3.0 || (t - c2).abs() < 3.0;
+        if t < 10.0 + 3.0 || near_change {
+            continue;
+        }
+        scored += 1;
+        right += (l["present"].as_bool().unwrap() == expected) as usize;
+    }
+    let acc = right as f64 / scored as f64;
+    assert!(acc >= 0.95, "presence right on {:.1}% of {scored} frames", 100.0 * acc);
+}
+
+#[test]
+fn bad_rows_are_skipped_counted_and_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(real("empty_or_cat_on_mat.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[5] = "not-a-time,98213.5,98163.4,98161.7,98164.9".into();
+    lines[6] = "2025-11-22 15:11:05.000,98213.5,98163.4".into();
+    lines[7] = "2025-11-22 15:11:05.100,98213.5,NaN,98161.7,98164.9".into();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let out = run_ok(
+        bin()
+            .args(["monitor", "--json", "--source"])
+            .arg(format!("replay:{}", bad.display()))
+            .arg("--model")
+            .arg(model()),
+    );
+    assert_eq!(json_lines(&out.stdout).len(), 382 - 3);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.csv:7:") && err.contains("Timestamp"), "{err}");
+    assert!(err.contains("bad.csv:8:") && err.contains("missing column Float3"), "{err}");
+    assert!(
+        err.contains("bad timestamp") && err.contains("missing column") && err.contains("non-finite pressure"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_sources_and_non_onnx_models_fail_with_a_clear_error() {
+    let out = bin().args(["monitor", "--source", "usb:0", "--model"]).arg(model()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown source \"usb:0\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("model.onnx");
+    std::fs::write(&fake, b"this is not a model").unwrap();
+    let out = bin().args(["monitor", "--source", "sim:1", "--model"]).arg(&fake).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not a loadable ONNX model") && err.contains("model.onnx"), "{err}");
+
+    let out = bin().args(["monitor", "--source", "sim:1", "--model", "/nonexistent/m.onnx"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read model /nonexistent/m.onnx"));
+}
+
+#[test]
+fn an_empty_mat_raises_the_absence_timeout_once() {
+    let source = format!("replay:{}", real("empty_or_cat_on_mat.csv").display());
+    let out = run_ok(
+        bin()
+            .args(["monitor", "--calibrate", "5", "--absence-timeout", "20", "--source", &source, "--model"])
+            .arg(model()),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("nobody on the mat for").count(), 1, "{err}");
+    // The readable view shows states and pressures in kPa.
+    let view = String::from_utf8_lossy(&out.stdout);
+    assert!(view.contains("absent") && view.contains("kPa"), "{view}");
+}
+
+#[test]
+fn the_simulated_mat_streams_states_at_full_speed() {
+    let out = run_ok(
+        bin()
+            .args(["monitor", "--json", "--speed", "max", "--seconds", "120", "--source", "sim:4", "--model"])
+            .arg(model()),
+    );
+    let lines = json_lines(&out.stdout);
+    assert!(lines.len() > 600, "{} lines for 120 s", lines.len());
+    assert_eq!(lines[0]["state"], "unknown");
+    assert!(lines.iter().any(|l| l["state"] == "absent"), "a still stretch becomes the baseline without --calibrate");
+}
+
+#[test]
+fn record_writes_the_makers_csv_with_a_label_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_csv = dir.path().join("rec.csv");
+    run_ok(
+        bin().args(["record", "--source", "sim:2", "--seconds", "1.5", "--label", "sitting", "--out"]).arg(&out_csv),
+    );
+    let text = std::fs::read_to_string(&out_csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("Timestamp,Float1,Float2,Float3,Float4,Label"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.len() >= 5, "{text}");
+    assert!(rows.iter().all(|r| r.ends_with(",sitting") && r.split(',').count() == 6), "{text}");
+    assert!(!dir.path().join("rec.csv.partial").exists());
+
+    let out = bin()
+        .args(["record", "--source", "sim:2", "--seconds", "1", "--label", "dancing", "--out"])
+        .arg(&out_csv)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown state"));
+}
