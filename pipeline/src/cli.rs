@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use hapticmat_core::features::BaselineEvent;
+use hapticmat_core::features::{Baseline, BaselineEvent};
 use hapticmat_core::inference::PresenceModel;
 use hapticmat_core::monitor::{Monitor, MonitorConfig, MonitorEvent, MonitorSummary};
 use hapticmat_core::simulator::SimConfig;
@@ -90,6 +90,9 @@ struct MonitorArgs {
     /// Report when nobody has been on the mat this long, s.
     #[arg(long, default_value_t = 600.0)]
     absence_timeout: f64,
+    /// This mat's baseline file: used when it exists (unless --calibrate), written after a calibration.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -188,6 +191,11 @@ fn monitor(a: MonitorArgs) -> anyhow::Result<ExitCode> {
     let cfg =
         MonitorConfig { calibrate_s: a.calibrate, absence_timeout_s: Some(a.absence_timeout), ..Default::default() };
     let mut monitor = Monitor::new(model, cfg);
+    if let Some(path) = a.baseline.as_deref().filter(|p| a.calibrate.is_none() && p.exists()) {
+        let b = Baseline::load(path)?;
+        eprintln!("baseline from {}: {:?} Pa", path.display(), b.pressures);
+        monitor.features().set_baseline(b);
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut view = LiveView::new(std::io::stdout().is_terminal());
@@ -208,6 +216,14 @@ fn monitor(a: MonitorArgs) -> anyhow::Result<ExitCode> {
             }
         } else {
             describe_event(event);
+            if let (Some(path), MonitorEvent::Baseline(BaselineEvent::Calibrated(b) | BaselineEvent::AutoBaseline(b))) =
+                (&a.baseline, event)
+            {
+                match b.save(path) {
+                    Ok(()) => eprintln!("baseline saved to {}", path.display()),
+                    Err(e) => eprintln!("{e}"),
+                }
+            }
         }
     })?;
     let _ = out.flush();

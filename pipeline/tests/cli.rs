@@ -197,3 +197,28 @@ fn record_writes_the_makers_csv_with_a_label_column() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown state"));
 }
+
+#[test]
+fn a_calibrated_baseline_is_saved_and_reused_for_the_same_mat() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("mat.json");
+    let empty = format!("replay:{}", real("empty_or_cat_on_mat.csv").display());
+    run_ok(
+        bin()
+            .args(["monitor", "--json", "--calibrate", "10", "--source", &empty, "--baseline"])
+            .arg(&baseline)
+            .arg("--model")
+            .arg(model()),
+    );
+    assert!(baseline.is_file());
+    // The person's recording alone: no empty stretch to calibrate on, the saved baseline serves.
+    let human = format!("replay:{}", real("human_on_mat.csv").display());
+    let out = run_ok(
+        bin().args(["monitor", "--json", "--source", &human, "--baseline"]).arg(&baseline).arg("--model").arg(model()),
+    );
+    let lines = json_lines(&out.stdout);
+    let known: Vec<_> = lines.iter().filter(|l| l["state"] != "unknown").collect();
+    assert!(known.len() >= 382 - 20, "only {} frames known", known.len());
+    let present = known.iter().filter(|l| l["present"] == true).count();
+    assert!(present as f64 >= 0.95 * known.len() as f64, "{present} of {} present", known.len());
+}

@@ -80,24 +80,20 @@ impl GraphBuilder {
 
     /// Adds a float initializer (raw little-endian data).
     pub fn init_f32(&mut self, name: &str, dims: &[i64], data: &[f32]) -> String {
-        let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.graph.initializer.push(TensorProto {
-            name: Some(name.into()),
-            dims: dims.to_vec(),
-            data_type: Some(DataType::Float as i32),
-            raw_data: Some(raw),
-            ..Default::default()
-        });
-        name.to_string()
+        self.init_raw(name, dims, DataType::Float, data.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
 
     /// Adds an int64 initializer.
     pub fn init_i64(&mut self, name: &str, dims: &[i64], data: &[i64]) -> String {
-        let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.init_raw(name, dims, DataType::Int64, data.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+
+    /// Adds an initializer of any element type from its little-endian bytes.
+    pub fn init_raw(&mut self, name: &str, dims: &[i64], data_type: DataType, raw: Vec<u8>) -> String {
         self.graph.initializer.push(TensorProto {
             name: Some(name.into()),
             dims: dims.to_vec(),
-            data_type: Some(DataType::Int64 as i32),
+            data_type: Some(data_type as i32),
             raw_data: Some(raw),
             ..Default::default()
         });
