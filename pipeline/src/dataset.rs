@@ -140,7 +140,7 @@ pub fn session_windows(s: &Session, calibrate_s: f64, stride: usize, out: &mut W
         let dt = last_t.map_or(0.0, |t| frame.t - t);
         last_t = Some(frame.t);
         if fx.push(frame) == FeatureStatus::Ready && fx.window(&mut window) {
-            if ready_count % stride.max(1) == 0 {
+            if ready_count.is_multiple_of(stride.max(1)) {
                 out.x.extend_from_slice(&window);
                 out.y.push(label.index() as u32);
                 out.subject.push(s.subject);

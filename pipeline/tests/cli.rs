@@ -85,7 +85,7 @@ fn replaying_empty_then_person_then_empty_gives_absent_present_absent() {
     let mut right = 0;
     let mut scored = 0;
     for (l, &t) in lines.iter().zip(&t) {
-        let expected = if t < c1 || t >= c2 { false } else { true };
+        let expected = (c1..c2).contains(&t);
         let near_change = (t - c1).abs() < 3.0 || (t - c2).abs() < 3.0;
         if t < 10.0 + 3.0 || near_change {
             continue;

@@ -92,10 +92,10 @@ struct Moments {
 impl Moments {
     fn add(&mut self, p: &[f32; BLADDERS]) {
         self.n += 1;
-        for i in 0..BLADDERS {
-            let v = p[i] as f64;
-            self.sum[i] += v;
-            self.sum_sq[i] += v * v;
+        for ((sum, sum_sq), &v) in self.sum.iter_mut().zip(&mut self.sum_sq).zip(p) {
+            let v = v as f64;
+            *sum += v;
+            *sum_sq += v * v;
         }
     }
     fn mean(&self) -> [f32; BLADDERS] {

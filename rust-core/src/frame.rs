@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn decodes_a_real_notification() {
-        let f = Frame { t: 0.0, pressures: [98213.5, 98163.484375, 98161.734375, 98164.9453125] };
+        let f = Frame { t: 0.0, pressures: [98213.5, 98_163.484, 98_161.734, 98_164.945] };
         let bytes = f.encode(0x01);
         assert_eq!(Frame::decode(&bytes, 0.0).unwrap(), f);
     }

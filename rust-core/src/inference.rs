@@ -227,7 +227,7 @@ impl PresenceModel {
 
     /// Scores `out.len()` windows laid end to end in `windows` (training-side evaluation).
     pub fn predict_batch(&mut self, windows: &[f32]) -> Result<Vec<[f32; NUM_STATES]>, InferenceError> {
-        if windows.len() % WINDOW_LEN != 0 {
+        if !windows.len().is_multiple_of(WINDOW_LEN) {
             return Err(InferenceError::Run(format!(
                 "{} values is not a whole number of {WINDOW_LEN}-value windows",
                 windows.len()

@@ -301,10 +301,10 @@ impl Simulator {
         let add = |along_m: f64, weight: f64, spread_m: f64, breathes: bool, pose: &mut Pose| {
             let x = if flip { 1.0 - along_m / len } else { along_m / len };
             let s = layout.shares(x, y, spread_m / len, spread_m * 1.6 / wid);
-            for i in 0..BLADDERS {
-                pose.shares[i] += weight * s[i];
+            for ((share, breath), s) in pose.shares.iter_mut().zip(&mut pose.breath).zip(s) {
+                *share += weight * s;
                 if breathes {
-                    pose.breath[i] += weight * s[i];
+                    *breath += weight * s;
                 }
             }
         };
