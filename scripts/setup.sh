@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian machine, idempotently:
-#   - Debian packages: libdbus-1-dev and pkg-config (btleplug links libdbus on Linux);
+#   - Debian packages: libdbus-1-dev and pkg-config (btleplug links libdbus on Linux), fonts-dejavu-core
+#     (the text of report plots);
 #   - ONNX Runtime's shared library, taken from PyPI's onnxruntime wheel (hash-pinned) into
 #     build/onnxruntime/, where .cargo/config.toml points ORT_DYLIB_PATH.
 # Nothing is downloaded at build time; this script is the only place that fetches.
@@ -14,7 +15,7 @@ WHEEL_DIR=build/wheels
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 need_pkgs=()
-for p in libdbus-1-dev pkg-config; do
+for p in libdbus-1-dev pkg-config fonts-dejavu-core; do
   dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -166,6 +166,9 @@ pub struct Latency {
     pub p50_us: f64,
     /// 99th percentile, µs.
     pub p99_us: f64,
+    /// Every timed call, µs (for plots; not written to reports).
+    #[serde(skip)]
+    pub samples_us: Vec<f64>,
 }
 
 /// Times `calls` single-window inferences on windows from `set` (after a warm-up).
@@ -182,7 +185,8 @@ pub fn latency(model: &mut PresenceModel, set: &Windows, calls: usize) -> Result
     }
     times.sort_by(f64::total_cmp);
     let pct = |q: f64| times.get(((times.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
-    Ok(Latency { calls, p50_us: pct(0.5), p99_us: pct(0.99) })
+    let (p50, p99) = (pct(0.5), pct(0.99));
+    Ok(Latency { calls, p50_us: p50, p99_us: p99, samples_us: times })
 }
 
 #[cfg(test)]

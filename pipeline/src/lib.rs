@@ -7,5 +7,6 @@ pub mod evaluate;
 pub mod fsutil;
 pub mod live;
 pub mod onnx;
+pub mod plots;
 pub mod run;
 pub mod train;

@@ -163,6 +163,10 @@ pub fn run(cfg: &RunConfig, reporter: &mut dyn Reporter) -> anyhow::Result<RunRe
         real,
         latency,
     };
+    reporter.stage("plotting");
+    crate::plots::confusion(&cfg.out.join("confusion.fp32.png"), "fp32, held-out subjects", &report.test.confusion)?;
+    crate::plots::training_curves(&cfg.out.join("training.png"), &report.training.curves)?;
+    crate::plots::latency_cdf(&cfg.out.join("latency.png"), &[("fp32", report.latency.samples_us.clone())])?;
     crate::fsutil::write_atomic(&cfg.out.join(REPORT_JSON), serde_json::to_string_pretty(&report)?.as_bytes())?;
     crate::fsutil::write_atomic(&cfg.out.join(REPORT_MD), markdown(&report).as_bytes())?;
     Ok(report)
@@ -216,6 +220,10 @@ pub fn markdown(r: &RunReport) -> String {
         s,
         "\nbest epoch {}; export max |Δp| {:.2e}; latency p50 {:.1} µs, p99 {:.1} µs",
         r.training.best_epoch, r.export_max_abs_diff, r.latency.p50_us, r.latency.p99_us
+    );
+    let _ = writeln!(
+        s,
+        "\n![training curves](training.png)\n\n![confusion, fp32](confusion.fp32.png)\n\n![latency](latency.png)"
     );
     s
 }

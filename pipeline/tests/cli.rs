@@ -60,7 +60,9 @@ fn run_writes_a_model_and_a_report_that_scores_it() {
     assert!(report["test"]["presence_accuracy"].as_f64().unwrap() > 0.9, "{}", report["test"]);
     assert!(!report["training"]["curves"].as_array().unwrap().is_empty());
     assert!(report["real"]["presence_accuracy"].as_f64().unwrap() > 0.9);
-    assert!(dir.join("report.md").is_file());
+    for file in ["report.md", "confusion.fp32.png", "training.png", "latency.png"] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
 }
 
 #[test]
