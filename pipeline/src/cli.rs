@@ -62,6 +62,10 @@ struct RunArgs {
     /// Folder with the real recordings for the replay evaluation.
     #[arg(long, default_value = DEFAULT_RECORDINGS)]
     recordings: PathBuf,
+    /// Labelled recordings to train on as well: CSV files, or folders holding one mat's files (labels
+    /// from a Label column or the file name). Repeat for more.
+    #[arg(long = "train-recordings", value_name = "PATH")]
+    train_recordings: Vec<PathBuf>,
     /// Print no progress.
     #[arg(long)]
     quiet: bool,
@@ -170,6 +174,7 @@ fn run_job(a: RunArgs) -> anyhow::Result<ExitCode> {
         },
         train: TrainConfig { epochs: a.epochs, seed: a.seed, ..Default::default() },
         recordings: a.recordings.is_dir().then_some(a.recordings),
+        train_recordings: a.train_recordings,
     };
     let report = pipeline::run::run(&cfg, &mut Progress { quiet: a.quiet })?;
     if !a.quiet {

@@ -3,9 +3,18 @@
 //! neighbouring windows share frames and would leak between train and test.
 
 use hapticmat_core::features::{FeatureExtractor, FeatureStatus, WINDOW_LEN};
+use hapticmat_core::recording::{Recording, RecordingError};
 use hapticmat_core::simulator::{SimConfig, Simulator};
-use hapticmat_core::{Frame, PresenceState};
+use hapticmat_core::state::NUM_STATES;
+use hapticmat_core::{Frame, Label, PresenceState};
 use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Target index of a window known only to have a person on the mat, posture not recorded (the real
+/// recordings so far): trained with a presence-only loss, scored on presence only.
+pub const PRESENT_ANY: u32 = NUM_STATES as u32;
+/// Number of targets: the four states and [`PRESENT_ANY`].
+pub const NUM_TARGETS: usize = NUM_STATES + 1;
 
 /// A labelled session: one subject on one mat.
 #[derive(Debug, Clone)]
@@ -17,7 +26,7 @@ pub struct Session {
     /// Frames in time order.
     pub frames: Vec<Frame>,
     /// The truth for each frame.
-    pub labels: Vec<PresenceState>,
+    pub labels: Vec<Label>,
 }
 
 /// Windows laid end to end, with their labels and subjects.
@@ -25,7 +34,7 @@ pub struct Session {
 pub struct Windows {
     /// `len() * WINDOW_LEN` values, channel-major per window.
     pub x: Vec<f32>,
-    /// Label index per window.
+    /// Target per window: a state index, or [`PRESENT_ANY`].
     pub y: Vec<u32>,
     /// Subject per window.
     pub subject: Vec<u64>,
@@ -40,11 +49,18 @@ impl Windows {
     pub fn is_empty(&self) -> bool {
         self.y.is_empty()
     }
-    /// Windows per class, in state order.
-    pub fn class_counts(&self) -> [usize; 4] {
-        let mut c = [0; 4];
-        self.y.iter().for_each(|&y| c[y as usize] += 1);
+    /// Windows per target: the four states in order, then [`PRESENT_ANY`].
+    pub fn class_counts(&self) -> [usize; NUM_TARGETS] {
+        let mut c = [0; NUM_TARGETS];
+        self.y.iter().for_each(|&y| c[(y as usize).min(NUM_STATES)] += 1);
         c
+    }
+
+    /// Appends another set.
+    pub fn extend(&mut self, other: &Windows) {
+        self.x.extend_from_slice(&other.x);
+        self.y.extend_from_slice(&other.y);
+        self.subject.extend_from_slice(&other.subject);
     }
     /// The window at index `i`.
     pub fn window(&self, i: usize) -> &[f32] {
@@ -107,7 +123,7 @@ pub fn simulate_sessions(sim: &SimConfig, cfg: &SimDatasetConfig) -> Vec<Session
             Session {
                 id: format!("sim-{subject}"),
                 subject,
-                labels: frames.iter().map(|f| f.label).collect(),
+                labels: frames.iter().map(|f| Label::State(f.label)).collect(),
                 frames: frames.into_iter().map(|f| f.frame).collect(),
             }
         })
@@ -128,11 +144,14 @@ pub fn split_of(i: usize, n: usize, cfg: &SimDatasetConfig) -> Split {
 }
 
 /// Appends the session's windows to `out`, exactly as the monitor would see them: calibration over
-/// the first seconds, relative pressures, and the slow re-tare while the mat is empty (here the
-/// truth says when; on the phone the model's confident "absent" does).
+/// the first seconds when the session starts empty (else the first still stretch), relative
+/// pressures, and the slow re-tare while the mat is empty (here the truth says when; on the phone
+/// the model's confident "absent" does).
 pub fn session_windows(s: &Session, calibrate_s: f64, stride: usize, out: &mut Windows) {
     let mut fx = FeatureExtractor::new();
-    fx.calibrate(calibrate_s);
+    if s.labels.first() == Some(&Label::State(PresenceState::Absent)) {
+        fx.calibrate(calibrate_s);
+    }
     let mut window = [0f32; WINDOW_LEN];
     let mut last_t = None;
     let mut ready_count = 0usize;
@@ -142,14 +161,116 @@ pub fn session_windows(s: &Session, calibrate_s: f64, stride: usize, out: &mut W
         if fx.push(frame) == FeatureStatus::Ready && fx.window(&mut window) {
             if ready_count.is_multiple_of(stride.max(1)) {
                 out.x.extend_from_slice(&window);
-                out.y.push(label.index() as u32);
+                out.y.push(target(*label));
                 out.subject.push(s.subject);
             }
             ready_count += 1;
-            if *label == PresenceState::Absent {
+            if *label == Label::State(PresenceState::Absent) {
                 fx.retare(dt);
             }
         }
+    }
+}
+
+/// The training target of a label.
+pub fn target(label: Label) -> u32 {
+    match label {
+        Label::State(s) => s.index() as u32,
+        Label::Present => PRESENT_ANY,
+    }
+}
+
+/// Why recordings could not be imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A file could not be read as a recording.
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
+    /// A folder could not be listed.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// A file has no `Label` column and its name names no state.
+    #[error(
+        "{path}: no Label column, and the file name does not start with a state (absent/empty, sitting, lying_full, lying_partial, present/human)"
+    )]
+    Unlabelled { path: PathBuf },
+    /// A folder holds no recording.
+    #[error("{path}: no .csv recordings")]
+    Empty { path: PathBuf },
+}
+
+/// The label a file name gives its rows: the longest state name the stem starts with
+/// (`sitting_3.csv`, `lying_full-anna.csv`, `empty_or_cat_on_mat.csv`, `human_on_mat.csv`).
+pub fn label_from_file_name(path: &Path) -> Option<Label> {
+    let stem = path.file_stem()?.to_str()?.to_ascii_lowercase();
+    const NAMES: [&str; 8] =
+        ["lying_partial", "lying_full", "sitting", "absent", "empty", "present", "person", "human"];
+    NAMES.iter().find(|n| stem.starts_with(*n)).and_then(|n| n.parse().ok())
+}
+
+/// Imports labelled recordings as sessions. Each argument is a file (one session) or a folder (one
+/// mat: its CSV files, in time order, play as one session, time running on across files as in a
+/// replay). Labels come from each row's `Label` column, else from the file name. Bad rows are
+/// skipped; their count is returned.
+pub fn import_recordings(paths: &[PathBuf]) -> Result<(Vec<Session>, usize), ImportError> {
+    let mut sessions = Vec::new();
+    let mut skipped = 0;
+    for path in paths {
+        let files = if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|source| ImportError::Io { path: path.clone(), source })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")))
+                .collect();
+            if files.is_empty() {
+                return Err(ImportError::Empty { path: path.clone() });
+            }
+            files.sort();
+            files
+        } else {
+            vec![path.clone()]
+        };
+        let mut recordings = files.iter().map(Recording::read).collect::<Result<Vec<_>, _>>()?;
+        recordings.sort_by_key(|r| r.rows.first().map(|row| row.timestamp));
+        let mut session = Session {
+            id: path.display().to_string(),
+            subject: subject_of(path),
+            frames: Vec::new(),
+            labels: Vec::new(),
+        };
+        let mut offset = 0.0;
+        for rec in &recordings {
+            skipped += rec.skipped.len();
+            let file_label = label_from_file_name(&rec.path);
+            for (row, frame) in rec.rows.iter().zip(rec.frames()) {
+                let label =
+                    row.label.or(file_label).ok_or_else(|| ImportError::Unlabelled { path: rec.path.clone() })?;
+                session.frames.push(Frame { t: offset + frame.t, pressures: frame.pressures });
+                session.labels.push(label);
+            }
+            if let Some(last) = session.frames.last() {
+                offset = last.t + rec.median_interval().unwrap_or(0.15);
+            }
+        }
+        sessions.push(session);
+    }
+    Ok((sessions, skipped))
+}
+
+/// A stable subject id for an imported session (FNV-1a of its path), so splits do not move.
+fn subject_of(path: &Path) -> u64 {
+    path.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The split of an imported session, from its subject id (70 / 15 / 15 like the simulated ones).
+pub fn split_of_subject(subject: u64, cfg: &SimDatasetConfig) -> Split {
+    let u = (subject % 10_000) as f64 / 10_000.0;
+    if u < cfg.test_fraction {
+        Split::Test
+    } else if u < cfg.test_fraction + cfg.validation_fraction {
+        Split::Validation
+    } else {
+        Split::Train
     }
 }
 
@@ -165,11 +286,17 @@ pub struct Dataset {
 
 /// Simulates sessions and turns them into split windows.
 pub fn build_sim_dataset(sim: &SimConfig, cfg: &SimDatasetConfig) -> Dataset {
+    build_dataset(sim, cfg, &[])
+}
+
+/// Simulated sessions plus imported ones, split by subject, as windows.
+pub fn build_dataset(sim: &SimConfig, cfg: &SimDatasetConfig, imported: &[Session]) -> Dataset {
     let sessions = simulate_sessions(sim, cfg);
     let n = sessions.len();
     let mut d = Dataset { train: Windows::default(), validation: Windows::default(), test: Windows::default() };
-    for (i, s) in sessions.iter().enumerate() {
-        let out = match split_of(i, n, cfg) {
+    let splits = (0..n).map(|i| split_of(i, n, cfg)).chain(imported.iter().map(|s| split_of_subject(s.subject, cfg)));
+    for (s, split) in sessions.iter().chain(imported).zip(splits) {
+        let out = match split {
             Split::Train => &mut d.train,
             Split::Validation => &mut d.validation,
             Split::Test => &mut d.test,
@@ -204,5 +331,44 @@ mod tests {
         assert!(w.window(0).iter().all(|v| v.abs() < 20.0), "{:?}", &w.window(0)[..5]);
         let counts = w.class_counts();
         assert!(counts[0] > 0 && counts[1..].iter().sum::<usize>() > 0, "{counts:?}");
+    }
+
+    fn real_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/seroton-mat")
+    }
+
+    #[test]
+    fn file_names_label_recordings_without_a_label_column() {
+        let l = |n: &str| label_from_file_name(Path::new(n));
+        assert_eq!(l("empty_or_cat_on_mat.csv"), Some(Label::State(PresenceState::Absent)));
+        assert_eq!(l("human_on_mat.csv"), Some(Label::Present));
+        assert_eq!(l("lying_partial-anna.csv"), Some(Label::State(PresenceState::LyingPartial)));
+        assert_eq!(l("lying_full_2.csv"), Some(Label::State(PresenceState::LyingFull)));
+        assert_eq!(l("session3.csv"), None);
+    }
+
+    #[test]
+    fn a_folder_of_real_recordings_imports_as_one_session_in_time_order() {
+        let (sessions, skipped) = import_recordings(&[real_dir()]).unwrap();
+        assert_eq!((sessions.len(), skipped), (1, 0));
+        let s = &sessions[0];
+        assert_eq!(s.frames.len(), 764);
+        // The empty recording was made first: the session starts empty, then the person.
+        assert_eq!(s.labels[0], Label::State(PresenceState::Absent));
+        assert_eq!(s.labels[763], Label::Present);
+        let mut w = Windows::default();
+        session_windows(s, 10.0, 1, &mut w);
+        let counts = w.class_counts();
+        assert!(counts[0] > 200 && counts[NUM_STATES] > 300, "{counts:?}");
+    }
+
+    #[test]
+    fn unlabelled_files_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("session3.csv");
+        std::fs::copy(real_dir().join("human_on_mat.csv"), &p).unwrap();
+        let err = import_recordings(&[p]).unwrap_err();
+        assert!(matches!(err, ImportError::Unlabelled { .. }), "{err}");
+        assert!(err.to_string().contains("session3.csv"));
     }
 }

@@ -1,7 +1,7 @@
 //! Scores a model: class metrics on held-out windows, agreement with the trained network, the real
 //! recordings replayed through the same monitor the phone runs, and inference latency.
 
-use crate::dataset::Windows;
+use crate::dataset::{PRESENT_ANY, Windows};
 use hapticmat_core::inference::{InferenceError, PresenceModel};
 use hapticmat_core::monitor::{Monitor, MonitorConfig, MonitorEvent};
 use hapticmat_core::source::replay::ReplaySource;
@@ -46,7 +46,8 @@ pub fn classify(
 ) -> Result<(ClassMetrics, Vec<[f32; NUM_STATES]>), InferenceError> {
     let probs = model.predict_batch(&set.x)?;
     let mut confusion = [[0usize; NUM_STATES]; NUM_STATES];
-    for (p, &y) in probs.iter().zip(&set.y) {
+    // Windows known only as "present" have no posture to score; presence is scored on replays.
+    for (p, &y) in probs.iter().zip(&set.y).filter(|(_, y)| **y != PRESENT_ANY) {
         confusion[y as usize][argmax(p)] += 1;
     }
     Ok((metrics_from_confusion(confusion), probs))

@@ -2,7 +2,7 @@
 //! writing the model and its report into one output folder. Quantization, tracking and promotion
 //! attach here in later stages.
 
-use crate::dataset::{SimDatasetConfig, build_sim_dataset};
+use crate::dataset::{NUM_TARGETS, SimDatasetConfig, build_dataset, import_recordings};
 use crate::evaluate::{ClassMetrics, Latency, RealEvaluation, classify, evaluate_replay, latency, real_session};
 use crate::onnx;
 use crate::train::{EpochMetrics, PresenceNet, TrainConfig, TrainProgress, train};
@@ -35,6 +35,8 @@ pub struct RunConfig {
     pub train: TrainConfig,
     /// Folder with the real recordings, for the replay evaluation (skipped if absent).
     pub recordings: Option<PathBuf>,
+    /// Labelled recordings (files, or folders of one mat each) added to the training data.
+    pub train_recordings: Vec<PathBuf>,
 }
 
 /// Progress of a run, drawn by the binary.
@@ -57,12 +59,16 @@ impl Reporter for Quiet {
 pub struct DatasetSummary {
     /// Dataset settings.
     pub config: SimDatasetConfig,
-    /// Training windows per class.
-    pub train: [usize; 4],
-    /// Validation windows per class.
-    pub validation: [usize; 4],
-    /// Test windows per class.
-    pub test: [usize; 4],
+    /// Training windows per target (the four states, then "present, posture unknown").
+    pub train: [usize; NUM_TARGETS],
+    /// Validation windows per target.
+    pub validation: [usize; NUM_TARGETS],
+    /// Test windows per target.
+    pub test: [usize; NUM_TARGETS],
+    /// Imported recording sessions, and the bad rows skipped in them.
+    pub imported_sessions: usize,
+    /// Bad rows skipped while importing.
+    pub imported_rows_skipped: usize,
     /// Time to simulate and window, s.
     pub seconds: f64,
 }
@@ -76,8 +82,8 @@ pub struct TrainingSummary {
     pub curves: Vec<EpochMetrics>,
     /// Epoch kept.
     pub best_epoch: usize,
-    /// Loss weights per class.
-    pub class_weights: [f32; 4],
+    /// Loss weights per target.
+    pub class_weights: [f32; NUM_TARGETS],
     /// Wall time, s.
     pub seconds: f64,
 }
@@ -109,12 +115,15 @@ pub fn run(cfg: &RunConfig, reporter: &mut dyn Reporter) -> anyhow::Result<RunRe
 
     reporter.stage("simulating sessions");
     let started = Instant::now();
-    let data = build_sim_dataset(&cfg.sim, &cfg.data);
+    let (imported, imported_rows_skipped) = import_recordings(&cfg.train_recordings)?;
+    let data = build_dataset(&cfg.sim, &cfg.data, &imported);
     let dataset = DatasetSummary {
         config: cfg.data.clone(),
         train: data.train.class_counts(),
         validation: data.validation.class_counts(),
         test: data.test.class_counts(),
+        imported_sessions: imported.len(),
+        imported_rows_skipped,
         seconds: started.elapsed().as_secs_f64(),
     };
 

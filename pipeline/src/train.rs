@@ -1,7 +1,7 @@
 //! The presence CNN, trained on CPU with candle: two 1-D convolutions over time, two dense layers.
 //! Its weights are plain arrays ([`NetWeights`]) so the ONNX exporter and the tests share them.
 
-use crate::dataset::Windows;
+use crate::dataset::{NUM_TARGETS, PRESENT_ANY, Windows};
 use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use hapticmat_core::features::{CHANNELS, WINDOW_FRAMES, WINDOW_LEN};
@@ -177,25 +177,49 @@ impl PresenceNet {
     }
 }
 
-/// Inverse-frequency class weights, so rare postures count as much as the empty mat.
-pub fn class_weights(w: &Windows) -> [f32; NUM_STATES] {
+/// Inverse-frequency weights per target, so rare postures count as much as the empty mat.
+pub fn class_weights(w: &Windows) -> [f32; NUM_TARGETS] {
     let counts = w.class_counts();
     let n: usize = counts.iter().sum();
-    std::array::from_fn(|c| {
-        if counts[c] == 0 { 0.0 } else { (n as f32 / (NUM_STATES as f32 * counts[c] as f32)).min(10.0) }
-    })
+    let present = counts.iter().filter(|c| **c > 0).count().max(1) as f32;
+    std::array::from_fn(|c| if counts[c] == 0 { 0.0 } else { (n as f32 / (present * counts[c] as f32)).min(10.0) })
 }
 
-fn weighted_loss(logits: &Tensor, y: &Tensor, weights: &Tensor) -> Result<Tensor, TrainError> {
+/// A batch's targets as tensors: the state index to pick (0 for [`PRESENT_ANY`], masked out), the
+/// presence-only mask, and the target index into the weights.
+struct Targets {
+    pick: Tensor,
+    any: Tensor,
+    index: Tensor,
+}
+
+impl Targets {
+    fn new(y: &[u32]) -> Result<Self, TrainError> {
+        let pick: Vec<u32> = y.iter().map(|&t| if t == PRESENT_ANY { 0 } else { t }).collect();
+        let any: Vec<f32> = y.iter().map(|&t| (t == PRESENT_ANY) as u8 as f32).collect();
+        Ok(Targets {
+            pick: Tensor::from_vec(pick, y.len(), &Device::Cpu)?,
+            any: Tensor::from_vec(any, y.len(), &Device::Cpu)?,
+            index: Tensor::from_slice(y, y.len(), &Device::Cpu)?,
+        })
+    }
+}
+
+/// Class-weighted negative log-likelihood. A window known only to hold a person scores the log of
+/// the total probability of the three postures, so posture-less recordings teach presence only.
+fn weighted_loss(logits: &Tensor, t: &Targets, weights: &Tensor) -> Result<Tensor, TrainError> {
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    let picked = logp.gather(&y.unsqueeze(1)?, 1)?.squeeze(1)?;
-    let w = weights.index_select(y, 0)?;
-    Ok((picked * &w)?.sum_all()?.neg()?.broadcast_div(&w.sum_all()?)?)
+    let picked = logp.gather(&t.pick.unsqueeze(1)?, 1)?.squeeze(1)?;
+    let present = logp.narrow(1, 1, NUM_STATES - 1)?.exp()?.sum(1)?.clamp(1e-12, 1.0)?.log()?;
+    let term = ((picked * (1.0 - &t.any)?)? + (present * &t.any)?)?;
+    let w = weights.index_select(&t.index, 0)?;
+    Ok((term * &w)?.sum_all()?.neg()?.broadcast_div(&w.sum_all()?)?)
 }
 
-/// Mean weighted loss and accuracy of the network on a set.
-pub fn score(net: &PresenceNet, set: &Windows, weights: &[f32; NUM_STATES]) -> Result<(f64, f64), TrainError> {
-    let wt = Tensor::from_slice(weights, NUM_STATES, &Device::Cpu)?;
+/// Mean weighted loss and accuracy of the network on a set (a [`PRESENT_ANY`] window is right when
+/// any posture wins).
+pub fn score(net: &PresenceNet, set: &Windows, weights: &[f32; NUM_TARGETS]) -> Result<(f64, f64), TrainError> {
+    let wt = Tensor::from_slice(weights, NUM_TARGETS, &Device::Cpu)?;
     let (mut loss, mut correct, mut total_w) = (0.0, 0usize, 0.0);
     for start in (0..set.len()).step_by(4096) {
         let end = (start + 4096).min(set.len());
@@ -204,13 +228,13 @@ pub fn score(net: &PresenceNet, set: &Windows, weights: &[f32; NUM_STATES]) -> R
             (end - start, CHANNELS, WINDOW_FRAMES),
             &Device::Cpu,
         )?;
-        let y = Tensor::from_slice(&set.y[start..end], end - start, &Device::Cpu)?;
+        let y = &set.y[start..end];
         let logits = net.forward(&x)?;
-        let bw: f64 = set.y[start..end].iter().map(|&c| weights[c as usize] as f64).sum();
-        loss += weighted_loss(&logits, &y, &wt)?.to_scalar::<f32>()? as f64 * bw;
+        let bw: f64 = y.iter().map(|&c| weights[c as usize] as f64).sum();
+        loss += weighted_loss(&logits, &Targets::new(y)?, &wt)?.to_scalar::<f32>()? as f64 * bw;
         total_w += bw;
         let pred = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
-        correct += pred.iter().zip(&set.y[start..end]).filter(|(a, b)| a == b).count();
+        correct += pred.iter().zip(y).filter(|(p, t)| p == t || (**t == PRESENT_ANY && **p != 0)).count();
     }
     Ok((loss / total_w.max(1e-12), correct as f64 / set.len().max(1) as f64))
 }
@@ -223,8 +247,8 @@ pub struct Trained {
     pub curves: Vec<EpochMetrics>,
     /// The epoch whose weights were kept.
     pub best_epoch: usize,
-    /// Class weights used in the loss.
-    pub class_weights: [f32; NUM_STATES],
+    /// Weights per target used in the loss.
+    pub class_weights: [f32; NUM_TARGETS],
 }
 
 /// Trains with AdamW and early stopping on the validation loss. `progress` sees each step
@@ -245,7 +269,7 @@ pub fn train(
     let params = ParamsAdamW { lr: cfg.learning_rate, weight_decay: cfg.weight_decay, ..Default::default() };
     let mut opt = AdamW::new(net.vars.clone(), params)?;
     let cw = class_weights(train_set);
-    let wt = Tensor::from_slice(&cw, NUM_STATES, &Device::Cpu)?;
+    let wt = Tensor::from_slice(&cw, NUM_TARGETS, &Device::Cpu)?;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed);
     let mut order: Vec<usize> = (0..train_set.len()).collect();
     let steps = train_set.len().div_ceil(cfg.batch_size);
@@ -265,8 +289,7 @@ pub fn train(
                 yb.push(train_set.y[i]);
             }
             let x = Tensor::from_slice(&xb, (batch.len(), CHANNELS, WINDOW_FRAMES), &Device::Cpu)?;
-            let y = Tensor::from_slice(&yb, batch.len(), &Device::Cpu)?;
-            let loss = weighted_loss(&net.forward(&x)?, &y, &wt)?;
+            let loss = weighted_loss(&net.forward(&x)?, &Targets::new(&yb)?, &wt)?;
             opt.backward_step(&loss)?;
             loss_sum += loss.to_scalar::<f32>()? as f64;
             progress(TrainProgress::Step { epoch, step: step + 1, steps });
@@ -312,4 +335,28 @@ pub enum TrainProgress<'a> {
     },
     /// An epoch finished.
     Epoch(&'a EpochMetrics),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loss(rows: &[[f32; NUM_STATES]], y: &[u32]) -> f32 {
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        let logits = Tensor::from_vec(flat, (rows.len(), NUM_STATES), &Device::Cpu).unwrap();
+        let w = Tensor::from_slice(&[1f32; NUM_TARGETS], NUM_TARGETS, &Device::Cpu).unwrap();
+        weighted_loss(&logits, &Targets::new(y).unwrap(), &w).unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    #[test]
+    fn a_presence_only_target_is_met_by_any_posture_and_missed_by_absent() {
+        let sitting = [0.0, 8.0, 0.0, 0.0];
+        let lying = [0.0, 0.0, 8.0, 0.0];
+        let absent = [8.0, 0.0, 0.0, 0.0];
+        assert!(loss(&[sitting, lying], &[PRESENT_ANY, PRESENT_ANY]) < 0.01);
+        assert!(loss(&[absent], &[PRESENT_ANY]) > 6.0, "-ln(3e-8) ≈ 6.9");
+        // Full labels keep their ordinary meaning next to presence-only ones.
+        assert!(loss(&[sitting, absent], &[2, PRESENT_ANY]) > 6.0);
+        assert!(loss(&[lying, sitting], &[2, PRESENT_ANY]) < 0.01);
+    }
 }
