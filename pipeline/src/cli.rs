@@ -8,6 +8,7 @@ use hapticmat_core::monitor::{Monitor, MonitorConfig, MonitorEvent, MonitorSumma
 use hapticmat_core::simulator::SimConfig;
 use hapticmat_core::source::{CancelToken, Pace, SourceEvent, SourceSpec, SourceStatus};
 use hapticmat_core::{Label, StateUpdate};
+use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::dataset::SimDatasetConfig;
 use pipeline::run::{Reporter, RunConfig};
 use pipeline::train::{TrainConfig, TrainProgress};
@@ -124,8 +125,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Draws `pipeline run`'s progress: stage lines and a bar per training epoch (hidden when stderr
+/// is not a terminal, where only the epoch summaries are printed).
 struct Progress {
     quiet: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Self {
+        Progress { quiet, bar: None }
+    }
 }
 
 impl Reporter for Progress {
@@ -139,18 +149,33 @@ impl Reporter for Progress {
             return;
         }
         match p {
-            TrainProgress::Step { epoch, step, steps } if std::io::stderr().is_terminal() => {
-                eprint!("\r[train] epoch {epoch}: step {step}/{steps}");
+            TrainProgress::Step { epoch, step, steps } => {
+                let bar = self.bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::new(steps as u64);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "[train] epoch {prefix:>2} {bar:40} {pos}/{len} steps, {eta} left",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar
+                });
+                bar.set_prefix(epoch.to_string());
+                bar.set_position(step as u64);
             }
-            TrainProgress::Step { .. } => {}
-            TrainProgress::Epoch(m) => eprintln!(
-                "\r[train] epoch {}: train loss {:.4}, validation loss {:.4}, validation accuracy {:.2}% ({:.1} s)",
-                m.epoch,
-                m.train_loss,
-                m.validation_loss,
-                100.0 * m.validation_accuracy,
-                m.seconds
-            ),
+            TrainProgress::Epoch(m) => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                eprintln!(
+                    "[train] epoch {}: train loss {:.4}, validation loss {:.4}, validation accuracy {:.2}% ({:.1} s)",
+                    m.epoch,
+                    m.train_loss,
+                    m.validation_loss,
+                    100.0 * m.validation_accuracy,
+                    m.seconds
+                );
+            }
         }
     }
 }
@@ -176,7 +201,7 @@ fn run_job(a: RunArgs) -> anyhow::Result<ExitCode> {
         recordings: a.recordings.is_dir().then_some(a.recordings),
         train_recordings: a.train_recordings,
     };
-    let report = pipeline::run::run(&cfg, &mut Progress { quiet: a.quiet })?;
+    let report = pipeline::run::run(&cfg, &mut Progress::new(a.quiet))?;
     if !a.quiet {
         eprintln!("{}", pipeline::run::markdown(&report));
         eprintln!("[run] wrote {}", cfg.out.display());
