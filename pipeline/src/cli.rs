@@ -38,6 +38,37 @@ enum Command {
     Monitor(MonitorArgs),
     /// Record the mat's frames to a CSV file in the makers' format.
     Record(RecordArgs),
+    /// Score a float model against its quantized version on the same held-out data.
+    Evaluate(EvaluateArgs),
+    /// (internal) Peak memory of one inference session, measured in this fresh process.
+    #[command(hide = true)]
+    SessionMemory {
+        /// The model.
+        #[arg(long)]
+        model: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// The float model.
+    #[arg(long)]
+    fp32: PathBuf,
+    /// The quantized model.
+    #[arg(long)]
+    int8: PathBuf,
+    /// Folder with test.npy and test_labels.npy (default: `data/` beside the float model).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Where to write evaluation.json, evaluation.md and the plots (default: beside the int8 model).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Folder with the real recordings for the replay evaluation.
+    #[arg(long, default_value = DEFAULT_RECORDINGS)]
+    recordings: PathBuf,
+    /// Fail (non-zero exit) when int8 accuracy is more than this many points below fp32.
+    #[arg(long, value_name = "POINTS")]
+    max_accuracy_drop: Option<f64>,
 }
 
 #[derive(Args)]
@@ -122,6 +153,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Run(a) => run_job(a),
         Command::Monitor(a) => monitor(a),
         Command::Record(a) => record(a),
+        Command::Evaluate(a) => evaluate(a),
+        Command::SessionMemory { model } => {
+            println!("{}", pipeline::compare::measure_session_memory(&model, 200)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -348,5 +384,33 @@ fn record(a: RecordArgs) -> anyhow::Result<ExitCode> {
         SourceEvent::Frame(_) => {}
     })?;
     eprintln!("wrote {} rows to {} ({} bad frames skipped)", summary.rows, summary.path.display(), summary.skipped);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Measures a session's peak memory in a fresh `pipeline session-memory` process, so the models
+/// measured before do not count.
+fn session_memory_in_child(model: &std::path::Path) -> Option<u64> {
+    let exe = std::env::current_exe().ok()?;
+    let out = std::process::Command::new(exe).arg("session-memory").arg("--model").arg(model).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok().filter(|_| out.status.success())
+}
+
+fn evaluate(a: EvaluateArgs) -> anyhow::Result<ExitCode> {
+    let beside = |p: &std::path::Path| p.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let data = a.data.unwrap_or_else(|| beside(&a.fp32).join(pipeline::run::DATA_DIR));
+    let out = a.out.unwrap_or_else(|| beside(&a.int8));
+    let test = pipeline::run::read_test_windows(&data)?;
+    let recordings = pipeline::evaluate::real_session(&a.recordings);
+    let c = pipeline::compare::compare(&a.fp32, &a.int8, &test, recordings.as_deref(), &session_memory_in_child)?;
+    pipeline::compare::write_reports(&out, &c)?;
+    eprintln!("{}", pipeline::compare::markdown(&c));
+    eprintln!("wrote {}", out.join("evaluation.md").display());
+    if let Some(max) = a.max_accuracy_drop {
+        anyhow::ensure!(
+            c.accuracy_drop_points <= max,
+            "int8 accuracy is {:.2} points below fp32, more than --max-accuracy-drop {max}",
+            c.accuracy_drop_points
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,10 +2,12 @@
 //! the presence CNN, exports ONNX, evaluates, and drives the monitor and recorder. The binary only
 //! parses arguments; everything here is tested without a terminal.
 
+pub mod compare;
 pub mod dataset;
 pub mod evaluate;
 pub mod fsutil;
 pub mod live;
+pub mod npy;
 pub mod onnx;
 pub mod plots;
 pub mod run;

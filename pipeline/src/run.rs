@@ -19,6 +19,53 @@ pub const FP32_MODEL: &str = "model.fp32.onnx";
 pub const REPORT_JSON: &str = "report.json";
 /// File name of the readable report.
 pub const REPORT_MD: &str = "report.md";
+/// Folder (in the output folder) holding the calibration and test windows as `.npy`.
+pub const DATA_DIR: &str = "data";
+/// Calibration windows drawn from the training split.
+pub const CALIBRATION_WINDOWS: usize = 1000;
+
+/// Writes `calibration.npy` (windows from the training split), `test.npy` and `test_labels.npy`
+/// (held-out subjects; labels as float state indices, 4 = "present, posture unknown"), so every
+/// quantizer and evaluator, in Rust or Python, sees the same data.
+pub fn write_windows(dir: &std::path::Path, data: &crate::dataset::Dataset) -> anyhow::Result<()> {
+    use hapticmat_core::features::{CHANNELS, WINDOW_FRAMES, WINDOW_LEN};
+    let n = data.train.len();
+    let take = CALIBRATION_WINDOWS.min(n);
+    let mut calib = Vec::with_capacity(take * WINDOW_LEN);
+    for k in 0..take {
+        // Evenly spread over the training split (sessions follow one another in it).
+        calib.extend_from_slice(data.train.window(k * n / take.max(1)));
+    }
+    crate::npy::write_f32(&dir.join("calibration.npy"), &[take, CHANNELS, WINDOW_FRAMES], &calib)?;
+    crate::npy::write_f32(&dir.join("test.npy"), &[data.test.len(), CHANNELS, WINDOW_FRAMES], &data.test.x)?;
+    let labels: Vec<f32> = data.test.y.iter().map(|&y| y as f32).collect();
+    crate::npy::write_f32(&dir.join("test_labels.npy"), &[labels.len()], &labels)?;
+    Ok(())
+}
+
+/// Reads windows written by [`write_windows`] back (`test.npy` + `test_labels.npy`).
+pub fn read_test_windows(dir: &std::path::Path) -> anyhow::Result<crate::dataset::Windows> {
+    use hapticmat_core::features::{CHANNELS, WINDOW_FRAMES};
+    let (shape, x) = crate::npy::read_f32(&dir.join("test.npy"))?;
+    anyhow::ensure!(
+        shape.len() == 3 && shape[1] == CHANNELS && shape[2] == WINDOW_FRAMES,
+        "test.npy has shape {shape:?}, expected [n, {CHANNELS}, {WINDOW_FRAMES}]"
+    );
+    let (lshape, labels) = crate::npy::read_f32(&dir.join("test_labels.npy"))?;
+    anyhow::ensure!(lshape == [shape[0]], "test_labels.npy has shape {lshape:?}, expected [{}]", shape[0]);
+    let y = labels
+        .iter()
+        .map(|&v| {
+            anyhow::ensure!(
+                v >= 0.0 && v <= crate::dataset::PRESENT_ANY as f32 && v.fract() == 0.0,
+                "label {v} is not a state index"
+            );
+            Ok(v as u32)
+        })
+        .collect::<anyhow::Result<Vec<u32>>>()?;
+    Ok(crate::dataset::Windows { subject: vec![0; y.len()], x, y })
+}
+
 /// Largest difference between candle's and ONNX Runtime's probabilities accepted from the exporter.
 pub const EXPORT_TOLERANCE: f32 = 1e-4;
 
@@ -126,6 +173,8 @@ pub fn run(cfg: &RunConfig, reporter: &mut dyn Reporter) -> anyhow::Result<RunRe
         imported_rows_skipped,
         seconds: started.elapsed().as_secs_f64(),
     };
+
+    write_windows(&cfg.out.join(DATA_DIR), &data)?;
 
     reporter.stage("training");
     let started = Instant::now();

@@ -224,3 +224,31 @@ fn a_calibrated_baseline_is_saved_and_reused_for_the_same_mat() {
     let present = known.iter().filter(|l| l["present"] == true).count();
     assert!(present as f64 >= 0.95 * known.len() as f64, "{present} of {} present", known.len());
 }
+
+#[test]
+fn evaluate_scores_two_models_on_the_same_data_and_gates_on_accuracy_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(trained().join("data/calibration.npy").is_file() && trained().join("data/test.npy").is_file());
+    // The float model against itself: full agreement, no drop; the reports and plots appear.
+    run_ok(bin().args(["evaluate", "--fp32"]).arg(model()).arg("--int8").arg(model()).arg("--out").arg(dir.path()));
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("evaluation.json")).unwrap()).unwrap();
+    assert_eq!(e["agreement"].as_f64(), Some(1.0));
+    assert_eq!(e["accuracy_drop_points"].as_f64(), Some(0.0));
+    assert!(e["fp32"]["session_peak_bytes"].as_u64().unwrap() > 0, "{}", e["fp32"]);
+    for f in ["evaluation.md", "confusion.fp32.png", "confusion.int8.png", "latency.png"] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    // A gate nothing can pass fails the command, after the reports are written.
+    let out = bin()
+        .args(["evaluate", "--max-accuracy-drop=-1", "--fp32"])
+        .arg(model())
+        .arg("--int8")
+        .arg(model())
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-accuracy-drop"));
+}
