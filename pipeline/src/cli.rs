@@ -10,6 +10,7 @@ use hapticmat_core::source::{CancelToken, Pace, SourceEvent, SourceSpec, SourceS
 use hapticmat_core::{Label, StateUpdate};
 use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::dataset::SimDatasetConfig;
+use pipeline::quantize::{ActivationType, CalibrationMethod, Progress, QuantizeConfig, QuantizeEvent};
 use pipeline::run::{Reporter, RunConfig};
 use pipeline::train::{TrainConfig, TrainProgress};
 use std::io::{IsTerminal, Write};
@@ -38,6 +39,8 @@ enum Command {
     Monitor(MonitorArgs),
     /// Record the mat's frames to a CSV file in the makers' format.
     Record(RecordArgs),
+    /// Post-training static quantization of an ONNX model to int8 (QDQ).
+    Quantize(QuantizeArgs),
     /// Score a float model against its quantized version on the same held-out data.
     Evaluate(EvaluateArgs),
     /// (internal) Peak memory of one inference session, measured in this fresh process.
@@ -47,6 +50,144 @@ enum Command {
         #[arg(long)]
         model: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Method {
+    Minmax,
+    Percentile,
+    Entropy,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Activations {
+    Int8,
+    Uint8,
+}
+
+#[derive(Args)]
+struct QuantizeArgs {
+    /// The float model (ONNX).
+    #[arg(long)]
+    model: PathBuf,
+    /// Calibration windows: a float32 .npy of shape [n, …input dims] (pipeline run writes data/calibration.npy).
+    #[arg(long)]
+    calibration: PathBuf,
+    /// Where to write the int8 model (written under a temporary name, renamed when done).
+    #[arg(long)]
+    out: PathBuf,
+    /// How activation ranges are calibrated.
+    #[arg(long, value_enum, default_value = "minmax")]
+    method: Method,
+    /// Percentile of |x| kept by --method percentile.
+    #[arg(long, default_value_t = 99.999)]
+    percentile: f64,
+    /// Histogram bins of --method percentile / entropy (defaults 2048 / 512; ONNX Runtime's entropy uses 128).
+    #[arg(long)]
+    bins: Option<usize>,
+    /// One weight scale per tensor instead of per output channel.
+    #[arg(long)]
+    per_tensor: bool,
+    /// Integer type of activations.
+    #[arg(long, value_enum, default_value = "int8")]
+    activation_type: Activations,
+    /// Symmetric activation ranges.
+    #[arg(long)]
+    symmetric_activations: bool,
+    /// Quantize the float pre-processing at the inputs too.
+    #[arg(long)]
+    quantize_prefix: bool,
+    /// Leave this node float (repeatable).
+    #[arg(long = "exclude-node", value_name = "NAME")]
+    exclude_nodes: Vec<String>,
+    /// Leave every node of this op type float (repeatable).
+    #[arg(long = "exclude-op", value_name = "OP")]
+    exclude_ops: Vec<String>,
+    /// Fail on an op the quantizer does not know instead of leaving it float.
+    #[arg(long)]
+    strict: bool,
+    /// Refuse (write nothing, exit non-zero) an int8 model more than this many accuracy points below
+    /// fp32 on the held-out windows of --data.
+    #[arg(long, value_name = "POINTS", requires = "data")]
+    max_accuracy_drop: Option<f64>,
+    /// Folder with test.npy and test_labels.npy for --max-accuracy-drop.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Print the quantization report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+impl QuantizeArgs {
+    fn config(&self) -> QuantizeConfig {
+        QuantizeConfig {
+            method: match (method_config(self.method, self.percentile), self.bins) {
+                (CalibrationMethod::Percentile { percentile, .. }, Some(bins)) => {
+                    CalibrationMethod::Percentile { percentile, bins }
+                }
+                (CalibrationMethod::Entropy { quantized_bins, .. }, Some(bins)) => {
+                    CalibrationMethod::Entropy { bins, quantized_bins }
+                }
+                (m, _) => m,
+            },
+            activation_type: match self.activation_type {
+                Activations::Int8 => ActivationType::Int8,
+                Activations::Uint8 => ActivationType::Uint8,
+            },
+            symmetric_activations: self.symmetric_activations,
+            per_channel: !self.per_tensor,
+            float_prefix: !self.quantize_prefix,
+            exclude_nodes: self.exclude_nodes.clone(),
+            exclude_op_types: self.exclude_ops.clone(),
+            strict: self.strict,
+            ..QuantizeConfig::default()
+        }
+    }
+}
+
+fn method_config(m: Method, percentile: f64) -> CalibrationMethod {
+    match m {
+        Method::Minmax => CalibrationMethod::MinMax,
+        Method::Percentile => match CalibrationMethod::percentile() {
+            CalibrationMethod::Percentile { bins, .. } => CalibrationMethod::Percentile { percentile, bins },
+            other => other,
+        },
+        Method::Entropy => CalibrationMethod::entropy(),
+    }
+}
+
+/// Draws calibration progress: one bar per pass over the calibration windows.
+#[derive(Default)]
+struct QuantizeBars {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress for QuantizeBars {
+    fn event(&mut self, e: QuantizeEvent<'_>) {
+        match e {
+            QuantizeEvent::Stage(name) => eprintln!("[quantize] {name}"),
+            QuantizeEvent::PassStarted { pass, windows } => {
+                let bar = ProgressBar::new(windows.unwrap_or(0) as u64);
+                bar.set_style(
+                    ProgressStyle::with_template("[quantize] {prefix} {bar:40} {pos}/{len} windows")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_prefix(pass.to_string());
+                self.bar = Some(bar);
+            }
+            QuantizeEvent::Batch { windows_done, .. } => {
+                if let Some(b) = &self.bar {
+                    b.set_position(windows_done as u64);
+                }
+            }
+            QuantizeEvent::PassFinished { pass, windows } => {
+                if let Some(b) = self.bar.take() {
+                    b.finish_and_clear();
+                }
+                eprintln!("[quantize] {pass}: {windows} windows");
+            }
+        }
+    }
 }
 
 #[derive(Args)]
@@ -101,6 +242,15 @@ struct RunArgs {
     /// Print no progress.
     #[arg(long)]
     quiet: bool,
+    /// Calibration method of the int8 model.
+    #[arg(long, value_enum, default_value = "minmax")]
+    method: Method,
+    /// Skip quantization: write the float model only.
+    #[arg(long)]
+    no_quantize: bool,
+    /// Refuse the int8 model (fail the run) if it loses more accuracy points than this.
+    #[arg(long, value_name = "POINTS", default_value_t = 2.0)]
+    max_accuracy_drop: f64,
 }
 
 #[derive(Args)]
@@ -153,6 +303,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Run(a) => run_job(a),
         Command::Monitor(a) => monitor(a),
         Command::Record(a) => record(a),
+        Command::Quantize(a) => quantize_cmd(a),
         Command::Evaluate(a) => evaluate(a),
         Command::SessionMemory { model } => {
             println!("{}", pipeline::compare::measure_session_memory(&model, 200)?);
@@ -163,18 +314,24 @@ pub fn run() -> anyhow::Result<ExitCode> {
 
 /// Draws `pipeline run`'s progress: stage lines and a bar per training epoch (hidden when stderr
 /// is not a terminal, where only the epoch summaries are printed).
-struct Progress {
+struct RunProgress {
     quiet: bool,
     bar: Option<ProgressBar>,
+    quantize: QuantizeBars,
 }
 
-impl Progress {
+impl RunProgress {
     fn new(quiet: bool) -> Self {
-        Progress { quiet, bar: None }
+        RunProgress { quiet, bar: None, quantize: QuantizeBars::default() }
     }
 }
 
-impl Reporter for Progress {
+impl Reporter for RunProgress {
+    fn quantize(&mut self, e: QuantizeEvent<'_>) {
+        if !self.quiet {
+            self.quantize.event(e);
+        }
+    }
     fn stage(&mut self, name: &str) {
         if !self.quiet {
             eprintln!("[run] {name}");
@@ -236,8 +393,11 @@ fn run_job(a: RunArgs) -> anyhow::Result<ExitCode> {
         train: TrainConfig { epochs: a.epochs, seed: a.seed, ..Default::default() },
         recordings: a.recordings.is_dir().then_some(a.recordings),
         train_recordings: a.train_recordings,
+        quantize: (!a.no_quantize)
+            .then(|| QuantizeConfig { method: method_config(a.method, 99.999), ..Default::default() }),
+        max_accuracy_drop: Some(a.max_accuracy_drop),
     };
-    let report = pipeline::run::run(&cfg, &mut Progress::new(a.quiet))?;
+    let report = pipeline::run::run(&cfg, &mut RunProgress::new(a.quiet), &session_memory_in_child)?;
     if !a.quiet {
         eprintln!("{}", pipeline::run::markdown(&report));
         eprintln!("[run] wrote {}", cfg.out.display());
@@ -411,6 +571,44 @@ fn evaluate(a: EvaluateArgs) -> anyhow::Result<ExitCode> {
             "int8 accuracy is {:.2} points below fp32, more than --max-accuracy-drop {max}",
             c.accuracy_drop_points
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn quantize_cmd(a: QuantizeArgs) -> anyhow::Result<ExitCode> {
+    let cfg = a.config();
+    let (shape, data) = pipeline::npy::read_f32(&a.calibration)?;
+    let test = a.data.as_deref().map(pipeline::run::read_test_windows).transpose()?;
+    let gate = a.max_accuracy_drop.zip(test.as_ref()).map(|(max_accuracy_drop, test)| pipeline::ptq::Gate {
+        max_accuracy_drop,
+        test,
+        recordings: None,
+        peak_memory: &|_: &std::path::Path| None,
+    });
+    let outcome =
+        pipeline::ptq::quantize_file(&a.model, (&shape, &data), &a.out, &cfg, gate, &mut QuantizeBars::default())?;
+    let r = &outcome.report;
+    for n in &r.float_nodes {
+        eprintln!("[quantize] left float: node '{}' ({}) — {:?}", n.name, n.op_type, n.reason);
+    }
+    eprintln!(
+        "[quantize] wrote {} ({} windows, {} passes, calibration {:.2} s, total {:.2} s; quantized ops {:?})",
+        a.out.display(),
+        r.calibration_windows,
+        r.calibration_passes,
+        r.calibration_seconds,
+        r.seconds,
+        r.quantized_ops
+    );
+    if let Some(c) = &outcome.comparison {
+        eprintln!(
+            "[quantize] accuracy drop {:+.2} points, agreement {:.2}%",
+            c.accuracy_drop_points,
+            100.0 * c.agreement
+        );
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(r)?);
     }
     Ok(ExitCode::SUCCESS)
 }

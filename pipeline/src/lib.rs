@@ -10,5 +10,7 @@ pub mod live;
 pub mod npy;
 pub mod onnx;
 pub mod plots;
+pub mod ptq;
+pub mod quantize;
 pub mod run;
 pub mod train;

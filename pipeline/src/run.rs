@@ -2,9 +2,12 @@
 //! writing the model and its report into one output folder. Quantization, tracking and promotion
 //! attach here in later stages.
 
+use crate::compare::Comparison;
 use crate::dataset::{NUM_TARGETS, SimDatasetConfig, build_dataset, import_recordings};
 use crate::evaluate::{ClassMetrics, Latency, RealEvaluation, classify, evaluate_replay, latency, real_session};
 use crate::onnx;
+use crate::ptq::{Gate, quantize_file};
+use crate::quantize::{QuantizeConfig, QuantizeEvent, QuantizeReport};
 use crate::train::{EpochMetrics, PresenceNet, TrainConfig, TrainProgress, train};
 use anyhow::{Context, ensure};
 use hapticmat_core::inference::PresenceModel;
@@ -15,6 +18,8 @@ use std::time::Instant;
 
 /// File name of the float model in the output folder.
 pub const FP32_MODEL: &str = "model.fp32.onnx";
+/// File name of the int8 model in the output folder.
+pub const INT8_MODEL: &str = "model.int8.onnx";
 /// File name of the report in the output folder.
 pub const REPORT_JSON: &str = "report.json";
 /// File name of the readable report.
@@ -27,7 +32,8 @@ pub const CALIBRATION_WINDOWS: usize = 1000;
 /// Writes `calibration.npy` (windows from the training split), `test.npy` and `test_labels.npy`
 /// (held-out subjects; labels as float state indices, 4 = "present, posture unknown"), so every
 /// quantizer and evaluator, in Rust or Python, sees the same data.
-pub fn write_windows(dir: &std::path::Path, data: &crate::dataset::Dataset) -> anyhow::Result<()> {
+/// Returns the calibration windows' shape and values.
+pub fn write_windows(dir: &std::path::Path, data: &crate::dataset::Dataset) -> anyhow::Result<(Vec<usize>, Vec<f32>)> {
     use hapticmat_core::features::{CHANNELS, WINDOW_FRAMES, WINDOW_LEN};
     let n = data.train.len();
     let take = CALIBRATION_WINDOWS.min(n);
@@ -40,7 +46,7 @@ pub fn write_windows(dir: &std::path::Path, data: &crate::dataset::Dataset) -> a
     crate::npy::write_f32(&dir.join("test.npy"), &[data.test.len(), CHANNELS, WINDOW_FRAMES], &data.test.x)?;
     let labels: Vec<f32> = data.test.y.iter().map(|&y| y as f32).collect();
     crate::npy::write_f32(&dir.join("test_labels.npy"), &[labels.len()], &labels)?;
-    Ok(())
+    Ok((vec![take, CHANNELS, WINDOW_FRAMES], calib))
 }
 
 /// Reads windows written by [`write_windows`] back (`test.npy` + `test_labels.npy`).
@@ -84,6 +90,10 @@ pub struct RunConfig {
     pub recordings: Option<PathBuf>,
     /// Labelled recordings (files, or folders of one mat each) added to the training data.
     pub train_recordings: Vec<PathBuf>,
+    /// Post-training quantization (`None`: the float model only).
+    pub quantize: Option<QuantizeConfig>,
+    /// Refuse an int8 model that loses more accuracy points than this on held-out subjects.
+    pub max_accuracy_drop: Option<f64>,
 }
 
 /// Progress of a run, drawn by the binary.
@@ -92,6 +102,8 @@ pub trait Reporter {
     fn stage(&mut self, name: &str);
     /// Training moved on.
     fn training(&mut self, progress: TrainProgress<'_>);
+    /// Quantization moved on.
+    fn quantize(&mut self, _event: QuantizeEvent<'_>) {}
 }
 
 /// A reporter that shows nothing (tests, embedding).
@@ -154,10 +166,22 @@ pub struct RunReport {
     pub real: Option<RealEvaluation>,
     /// Single-window latency through ONNX Runtime.
     pub latency: Latency,
+    /// The int8 model, if quantized.
+    pub int8_model: Option<PathBuf>,
+    /// What the quantizer did.
+    pub quantization: Option<QuantizeReport>,
+    /// fp32 against int8 on the same data.
+    pub comparison: Option<Comparison>,
 }
 
 /// Runs the whole loop and writes the output folder.
-pub fn run(cfg: &RunConfig, reporter: &mut dyn Reporter) -> anyhow::Result<RunReport> {
+/// `peak_memory` measures an inference session's peak memory in a fresh process (the binary passes
+/// one that runs itself; `&|_| None` skips the figure).
+pub fn run(
+    cfg: &RunConfig,
+    reporter: &mut dyn Reporter,
+    peak_memory: &dyn Fn(&std::path::Path) -> Option<u64>,
+) -> anyhow::Result<RunReport> {
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
 
     reporter.stage("simulating sessions");
@@ -174,7 +198,7 @@ pub fn run(cfg: &RunConfig, reporter: &mut dyn Reporter) -> anyhow::Result<RunRe
         seconds: started.elapsed().as_secs_f64(),
     };
 
-    write_windows(&cfg.out.join(DATA_DIR), &data)?;
+    let calibration = write_windows(&cfg.out.join(DATA_DIR), &data)?;
 
     reporter.stage("training");
     let started = Instant::now();
@@ -211,6 +235,25 @@ pub fn run(cfg: &RunConfig, reporter: &mut dyn Reporter) -> anyhow::Result<RunRe
         None => None,
     };
     let latency = latency(&mut model, &data.test, 2000)?;
+
+    let (mut int8_model, mut quantization, mut comparison) = (None, None, None);
+    if let Some(qcfg) = &cfg.quantize {
+        reporter.stage("quantizing to int8");
+        let int8_path = cfg.out.join(INT8_MODEL);
+        let files = cfg.recordings.as_deref().and_then(real_session);
+        let gate = Gate {
+            max_accuracy_drop: cfg.max_accuracy_drop.unwrap_or(f64::INFINITY),
+            test: &data.test,
+            recordings: files.as_deref(),
+            peak_memory,
+        };
+        let mut progress = |e: QuantizeEvent<'_>| reporter.quantize(e);
+        let outcome =
+            quantize_file(&model_path, (&calibration.0, &calibration.1), &int8_path, qcfg, Some(gate), &mut progress)?;
+        quantization = Some(outcome.report);
+        comparison = outcome.comparison;
+        int8_model = Some(int8_path);
+    }
     let report = RunReport {
         model_bytes: std::fs::metadata(&model_path)?.len(),
         model: model_path,
@@ -220,11 +263,19 @@ pub fn run(cfg: &RunConfig, reporter: &mut dyn Reporter) -> anyhow::Result<RunRe
         export_max_abs_diff,
         real,
         latency,
+        int8_model,
+        quantization,
+        comparison,
     };
     reporter.stage("plotting");
     crate::plots::confusion(&cfg.out.join("confusion.fp32.png"), "fp32, held-out subjects", &report.test.confusion)?;
     crate::plots::training_curves(&cfg.out.join("training.png"), &report.training.curves)?;
-    crate::plots::latency_cdf(&cfg.out.join("latency.png"), &[("fp32", report.latency.samples_us.clone())])?;
+    match &report.comparison {
+        Some(c) => crate::compare::write_reports(&cfg.out, c)?,
+        None => {
+            crate::plots::latency_cdf(&cfg.out.join("latency.png"), &[("fp32", report.latency.samples_us.clone())])?
+        }
+    }
     crate::fsutil::write_atomic(&cfg.out.join(REPORT_JSON), serde_json::to_string_pretty(&report)?.as_bytes())?;
     crate::fsutil::write_atomic(&cfg.out.join(REPORT_MD), markdown(&report).as_bytes())?;
     Ok(report)
@@ -279,6 +330,19 @@ pub fn markdown(r: &RunReport) -> String {
         "\nbest epoch {}; export max |Δp| {:.2e}; latency p50 {:.1} µs, p99 {:.1} µs",
         r.training.best_epoch, r.export_max_abs_diff, r.latency.p50_us, r.latency.p99_us
     );
+    if let Some(c) = &r.comparison {
+        let _ = writeln!(
+            s,
+            "\n## Quantized (int8)\n\nAccuracy drop {:+.2} points, fp32/int8 agreement {:.2}%, size {} → {} bytes, latency p50 \
+             {:.1} → {:.1} µs. Details in `evaluation.md`.",
+            c.accuracy_drop_points,
+            100.0 * c.agreement,
+            c.fp32.bytes,
+            c.int8.bytes,
+            c.fp32.latency.p50_us,
+            c.int8.latency.p50_us
+        );
+    }
     let _ = writeln!(
         s,
         "\n![training curves](training.png)\n\n![confusion, fp32](confusion.fp32.png)\n\n![latency](latency.png)"

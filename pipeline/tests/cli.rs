@@ -60,7 +60,19 @@ fn run_writes_a_model_and_a_report_that_scores_it() {
     assert!(report["test"]["presence_accuracy"].as_f64().unwrap() > 0.9, "{}", report["test"]);
     assert!(!report["training"]["curves"].as_array().unwrap().is_empty());
     assert!(report["real"]["presence_accuracy"].as_f64().unwrap() > 0.9);
-    for file in ["report.md", "confusion.fp32.png", "training.png", "latency.png"] {
+    let c = &report["comparison"];
+    assert!(c["agreement"].as_f64().unwrap() > 0.9, "{c}");
+    assert!(c["int8"]["bytes"].as_u64().unwrap() < c["fp32"]["bytes"].as_u64().unwrap());
+    assert!(c["int8"]["quantized"].as_bool().unwrap() && !c["fp32"]["quantized"].as_bool().unwrap());
+    for file in [
+        "report.md",
+        "confusion.fp32.png",
+        "training.png",
+        "latency.png",
+        "model.int8.onnx",
+        "evaluation.md",
+        "confusion.int8.png",
+    ] {
         assert!(dir.join(file).is_file(), "{file} missing");
     }
 }
@@ -251,4 +263,67 @@ fn evaluate_scores_two_models_on_the_same_data_and_gates_on_accuracy_drop() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-accuracy-drop"));
+}
+
+#[test]
+fn quantize_refuses_bad_input_and_never_leaves_a_half_written_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let calib = trained().join("data/calibration.npy");
+    let out = dir.path().join("q.onnx");
+    let fails = |args: &mut Command, needle: &str| {
+        let o = args.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(!o.status.success() && err.contains(needle), "expected {needle:?} in: {err}");
+        assert!(!out.exists(), "nothing may be written on failure");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(leftovers.iter().all(|e| !e.as_ref().unwrap().file_name().to_string_lossy().contains("quantizing")));
+    };
+    let not_onnx = dir.path().join("x.onnx");
+    std::fs::write(&not_onnx, b"definitely not protobuf").unwrap();
+    fails(
+        bin().args(["quantize", "--model"]).arg(&not_onnx).arg("--calibration").arg(&calib).arg("--out").arg(&out),
+        "is not an ONNX model",
+    );
+
+    let wrong = dir.path().join("wrong.npy");
+    pipeline::npy::write_f32(&wrong, &[3, 5, 20], &[0.0; 300]).unwrap();
+    fails(
+        bin().args(["quantize", "--model"]).arg(model()).arg("--calibration").arg(&wrong).arg("--out").arg(&out),
+        "expected [batch, 4, 20]",
+    );
+
+    let empty = dir.path().join("empty.npy");
+    pipeline::npy::write_f32(&empty, &[0, 4, 20], &[]).unwrap();
+    fails(
+        bin().args(["quantize", "--model"]).arg(model()).arg("--calibration").arg(&empty).arg("--out").arg(&out),
+        "calibration set is empty",
+    );
+
+    let data = trained().join("data");
+    fails(
+        bin()
+            .args(["quantize", "--max-accuracy-drop=-5", "--data"])
+            .arg(&data)
+            .arg("--model")
+            .arg(model())
+            .arg("--calibration")
+            .arg(&calib)
+            .arg("--out")
+            .arg(&out),
+        "not written",
+    );
+
+    // And a good run writes a smaller model that names what it left float.
+    let o = run_ok(
+        bin()
+            .args(["quantize", "--json", "--method", "entropy", "--model"])
+            .arg(model())
+            .arg("--calibration")
+            .arg(&calib)
+            .arg("--out")
+            .arg(&out),
+    );
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["quantized_ops"]["Conv"], 2, "{r}");
+    assert!(std::fs::metadata(&out).unwrap().len() < std::fs::metadata(model()).unwrap().len());
 }

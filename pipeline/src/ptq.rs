@@ -1,0 +1,82 @@
+//! The quantization step as a job on files: read the float model and the calibration windows,
+//! quantize, optionally check the int8 model against the float one on held-out windows, and only
+//! then move the result into place — a refused or failed model never appears under its name.
+
+use crate::compare::{Comparison, compare};
+use crate::dataset::Windows;
+use crate::quantize::{Progress, QuantizeConfig, QuantizeReport, SliceSource, quantize};
+use anyhow::Context;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Windows per ONNX Runtime call during calibration.
+pub const CALIBRATION_BATCH: usize = 256;
+
+/// A check the int8 model must pass before it is written.
+pub struct Gate<'a> {
+    /// Largest accuracy drop allowed, in points.
+    pub max_accuracy_drop: f64,
+    /// Held-out windows to score both models on.
+    pub test: &'a Windows,
+    /// Real recordings for the replay evaluation, if any.
+    pub recordings: Option<&'a [(PathBuf, bool)]>,
+    /// Measures a session's peak memory (a fresh process), if available.
+    pub peak_memory: &'a dyn Fn(&Path) -> Option<u64>,
+}
+
+/// What a quantization job produced.
+pub struct QuantizeOutcome {
+    /// The quantizer's report.
+    pub report: QuantizeReport,
+    /// The gate's comparison, when a gate was given.
+    pub comparison: Option<Comparison>,
+}
+
+/// Quantizes `fp32` with `calibration` windows (`[n, ...input dims]` values laid end to end) into
+/// `out`. With a gate, the int8 model is scored first and refused (nothing written) when it loses
+/// more than allowed.
+pub fn quantize_file(
+    fp32: &Path,
+    calibration: (&[usize], &[f32]),
+    out: &Path,
+    cfg: &QuantizeConfig,
+    gate: Option<Gate<'_>>,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<QuantizeOutcome> {
+    let model = crate::onnx::load(fp32)?;
+    let (shape, data) = calibration;
+    anyhow::ensure!(!shape.is_empty(), "calibration windows have no shape");
+    let mut source = SliceSource::new(data, &shape[1..], CALIBRATION_BATCH);
+    let q = quantize(&model, &mut source, cfg, progress)?;
+
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Written under a temporary name in the same folder, renamed only once it is known good.
+    let mut tmp = tempfile::Builder::new().prefix(".quantizing-").suffix(".onnx").tempfile_in(dir)?;
+    tmp.write_all(&prost::Message::encode_to_vec(&q.model))?;
+    tmp.as_file().sync_all()?;
+    let comparison = match gate {
+        Some(g) => {
+            let c = compare(fp32, tmp.path(), g.test, g.recordings, g.peak_memory)?;
+            anyhow::ensure!(
+                c.accuracy_drop_points <= g.max_accuracy_drop,
+                "the int8 model is {:.2} accuracy points below fp32 (fp32 {:.2}%, int8 {:.2}%), more than the allowed \
+                 --max-accuracy-drop {}: not written",
+                c.accuracy_drop_points,
+                100.0 * c.fp32.test.accuracy,
+                100.0 * c.int8.test.accuracy,
+                g.max_accuracy_drop
+            );
+            Some(c)
+        }
+        None => None,
+    };
+    tmp.persist(out).map_err(|e| e.error).with_context(|| format!("writing {}", out.display()))?;
+    std::fs::File::open(dir)?.sync_all()?;
+    let mut comparison = comparison;
+    if let Some(c) = comparison.as_mut() {
+        // The comparison scored the temporary file; name the file it became.
+        c.int8.path = out.to_path_buf();
+    }
+    Ok(QuantizeOutcome { report: q.report, comparison })
+}
