@@ -5,6 +5,7 @@ int8 activations, the same calibration method, the same float pre-processing lef
 
 Run by scripts/bench-quantize.sh; arguments: MODEL CALIBRATION.npy METHOD OUT [EXCLUDED_NODE...]
 """
+import contextlib
 import json
 import sys
 import tempfile
@@ -47,7 +48,8 @@ class Windows(CalibrationDataReader):
 def main() -> None:
     model, calibration, method, out, *exclude = sys.argv[1:]
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
+    # ONNX Runtime's calibrators print progress on stdout; stdout carries only our JSON.
+    with contextlib.redirect_stdout(sys.stderr), tempfile.TemporaryDirectory() as tmp:
         pre = str(Path(tmp) / "pre.onnx")
         quant_pre_process(model, pre)
         preprocessed = time.perf_counter()

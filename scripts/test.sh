@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs what is missing (scripts/setup.sh),
 # then the Rust workspace's unit, integration and end-to-end tests against real ONNX Runtime and the
-# real mat recordings (../shared/data/seroton-mat).
+# real mat recordings (../shared/data/seroton-mat), then a smoke run of the side-by-side quantization
+# benchmark against ONNX Runtime's Python quantizer (it must run end to end; its figures are not judged).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --workspace --locked "$@"
+scripts/bench-quantize.sh --smoke

@@ -44,6 +44,9 @@ pub fn quantize_file(
     progress: &mut dyn Progress,
 ) -> anyhow::Result<QuantizeOutcome> {
     let model = crate::onnx::load(fp32)?;
+    // Load ONNX Runtime before the quantizer's clock starts: its report then times quantization
+    // alone, as Python's times exclude `import onnxruntime`.
+    hapticmat_core::inference::environment()?;
     let (shape, data) = calibration;
     anyhow::ensure!(!shape.is_empty(), "calibration windows have no shape");
     let mut source = SliceSource::new(data, &shape[1..], CALIBRATION_BATCH);
