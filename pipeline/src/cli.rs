@@ -43,6 +43,12 @@ enum Command {
     Quantize(QuantizeArgs),
     /// Score a float model against its quantized version on the same held-out data.
     Evaluate(EvaluateArgs),
+    /// Make an ed25519 signing key (KEYFILE, owner-only) and the public key apps pin (KEYFILE.pub).
+    Keygen(KeygenArgs),
+    /// Sign a model and lay it out in a bucket-shaped folder: models/<sha256>.onnx, history/<N>.json, latest.json.
+    Publish(PublishArgs),
+    /// Run the phone's model updater once against a store (http(s):// or file://) into a cache folder.
+    FetchModel(FetchModelArgs),
     /// (internal) Peak memory of one inference session, measured in this fresh process.
     #[command(hide = true)]
     SessionMemory {
@@ -305,6 +311,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Record(a) => record(a),
         Command::Quantize(a) => quantize_cmd(a),
         Command::Evaluate(a) => evaluate(a),
+        Command::Keygen(a) => keygen(a),
+        Command::Publish(a) => publish(a),
+        Command::FetchModel(a) => fetch_model(a),
         Command::SessionMemory { model } => {
             println!("{}", pipeline::compare::measure_session_memory(&model, 200)?);
             Ok(ExitCode::SUCCESS)
@@ -611,4 +620,143 @@ fn quantize_cmd(a: QuantizeArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(r)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+struct KeygenArgs {
+    /// Where to write the private key (PKCS#8 PEM, mode 0600); the public key goes to FILE.pub.
+    #[arg(long, value_name = "KEYFILE")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    /// The ONNX model to publish.
+    #[arg(long)]
+    model: PathBuf,
+    /// The signing key (from `pipeline keygen`).
+    #[arg(long, value_name = "KEYFILE")]
+    key: PathBuf,
+    /// Root folder of the store (bucket layout).
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// Publication counter: must be higher than the store's current latest.json.
+    #[arg(long, value_name = "N")]
+    sequence: u64,
+    /// Semantic version (default 0.N.0).
+    #[arg(long, value_name = "V")]
+    version: Option<semver::Version>,
+    /// Days until the manifest expires and phones refuse it.
+    #[arg(long, value_name = "DAYS", default_value_t = pipeline::publish::DEFAULT_EXPIRES_IN_DAYS)]
+    expires_in: u32,
+    /// The training run the model comes from.
+    #[arg(long, default_value = "local")]
+    run_id: String,
+}
+
+fn keygen(a: KeygenArgs) -> anyhow::Result<ExitCode> {
+    let k = pipeline::publish::keygen(&a.out)?;
+    eprintln!("signing key {} (keep it secret), public key {}", k.private.display(), k.public.display());
+    println!("{}", k.key_id);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn publish(a: PublishArgs) -> anyhow::Result<ExitCode> {
+    let signer = pipeline::publish::read_signing_key(&a.key)?;
+    let cfg = pipeline::publish::PublishConfig {
+        model: a.model,
+        store: a.store,
+        sequence: a.sequence,
+        version: a.version,
+        expires_in_days: a.expires_in,
+        source_run_id: a.run_id,
+    };
+    let p = pipeline::publish::publish(&cfg, &signer)?;
+    let m = &p.manifest;
+    eprintln!(
+        "published sequence {} (version {}, {} bytes, sha256 {}, key {}){}; expires {}",
+        m.sequence,
+        m.version,
+        m.size,
+        m.sha256,
+        signer.public_key().id(),
+        if p.model_written { "" } else { ", model already in the store" },
+        m.expires_at.to_rfc3339()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+struct FetchModelArgs {
+    /// The store holding latest.json: http(s)://… or file:///….
+    #[arg(long, value_name = "URL")]
+    base_url: String,
+    /// The model cache folder (as the app's).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: PathBuf,
+    /// A pinned public key (PEM, or 32 bytes in base64/hex); repeat to pin several.
+    #[arg(long = "public-key", value_name = "FILE", required = true)]
+    public_keys: Vec<PathBuf>,
+    /// Print one JSON object: outcome, version, sequence, sha256, reason.
+    #[arg(long)]
+    json: bool,
+    /// Longest wait for the next bytes before the connection is dropped and resumed, s.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    idle_timeout: f64,
+    /// Most tries in a row without progress for one request.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    attempts: u32,
+    /// First backoff delay between tries, ms (doubles each try, with jitter).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    backoff_ms: u64,
+}
+
+fn fetch_model(a: FetchModelArgs) -> anyhow::Result<ExitCode> {
+    use hapticmat_core::delivery::{PinnedKeys, PublicKey, TransportConfig, Updater, UpdaterConfig};
+    let keys = a
+        .public_keys
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            PublicKey::parse(&text).with_context(|| format!("public key {}", p.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut cfg = UpdaterConfig::new(a.base_url, a.cache_dir, PinnedKeys::new(keys));
+    cfg.transport = TransportConfig {
+        idle_timeout: std::time::Duration::from_secs_f64(a.idle_timeout.max(0.001)),
+        max_attempts: a.attempts.max(1),
+        backoff_base: std::time::Duration::from_millis(a.backoff_ms),
+        ..TransportConfig::default()
+    };
+    let updater = Updater::new(cfg)?;
+    let result = updater.check_now();
+    let report = updater.last_outcome().context("the check left no report")?;
+    let model = report.model.as_ref();
+    let reason = result.as_ref().err().map(ToString::to_string);
+    if a.json {
+        let line = serde_json::json!({
+            "outcome": report.outcome.as_str(),
+            "version": model.map(|m| m.version.clone()),
+            "sequence": model.map(|m| m.sequence),
+            "sha256": model.map(|m| m.sha256.clone()),
+            "reason": reason,
+        });
+        println!("{line}");
+    }
+    match (&result, model) {
+        (Ok(_), Some(m)) => eprintln!(
+            "{}: model {} (sequence {}) at {}",
+            report.outcome.as_str(),
+            m.version,
+            m.sequence,
+            m.path.display()
+        ),
+        _ => eprintln!(
+            "{}: {}; serving {}",
+            report.outcome.as_str(),
+            reason.as_deref().unwrap_or("-"),
+            model.map_or("no model".to_string(), |m| format!("model {} (sequence {})", m.version, m.sequence))
+        ),
+    }
+    Ok(if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

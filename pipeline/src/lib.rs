@@ -11,6 +11,7 @@ pub mod npy;
 pub mod onnx;
 pub mod plots;
 pub mod ptq;
+pub mod publish;
 pub mod quantize;
 pub mod run;
 pub mod train;

@@ -2,6 +2,7 @@
 //! the simulator) become baseline-relative windows, an ONNX model scores them, and the monitor turns
 //! the scores into steady presence states and an absence timeout.
 
+pub mod delivery;
 pub mod features;
 pub mod frame;
 pub mod inference;

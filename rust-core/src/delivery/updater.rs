@@ -1,0 +1,463 @@
+//! The updater: one object per cache folder with a small API for the app (and UniFFI later): check now,
+//! the current model, a progress listener, the last outcome, cancel. Blocking calls: run them off the main
+//! thread; inside, an own single-threaded tokio runtime drives the network.
+
+use super::cache::{Cache, Entry, InstalledModel};
+use super::cancel::CancelHandle;
+use super::manifest::LATEST;
+use super::selftest::self_test;
+use super::transport::{ManifestFetch, Sink, TransferEvent, Transport, TransportConfig};
+use super::{DeliveryError, Manifest, PinnedKeys};
+use crate::inference::PresenceModel;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime};
+
+/// Largest model accepted unless configured otherwise: the presence model is ~100 kB; this bounds what a
+/// compromised manifest could make a phone download.
+pub const DEFAULT_MAX_MODEL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How an updater is set up.
+#[derive(Debug, Clone)]
+pub struct UpdaterConfig {
+    /// The store: `https://…/production/`, `http://127.0.0.1:…/` or `file:///…`; holds `latest.json`.
+    pub base_url: String,
+    /// The app's private cache folder for models.
+    pub cache_dir: PathBuf,
+    /// The public keys a manifest must be signed with.
+    pub pinned_keys: PinnedKeys,
+    /// Timeouts and retries.
+    pub transport: TransportConfig,
+    /// A manifest declaring a bigger model is refused.
+    pub max_model_bytes: u64,
+    /// Longest a whole check may take (a slow drip cannot hold it forever).
+    pub deadline: Duration,
+}
+
+impl UpdaterConfig {
+    /// Defaults for everything but the store, the cache and the keys.
+    pub fn new(base_url: impl Into<String>, cache_dir: impl Into<PathBuf>, pinned_keys: PinnedKeys) -> Self {
+        UpdaterConfig {
+            base_url: base_url.into(),
+            cache_dir: cache_dir.into(),
+            pinned_keys,
+            transport: TransportConfig::default(),
+            max_model_bytes: DEFAULT_MAX_MODEL_BYTES,
+            deadline: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Why a check did not end with the newest model serving. Small and stable, for Kotlin; the reason is
+/// text for logs and people (no personal data: URLs are given without credentials or query).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateError {
+    /// The manifest is not vouched for by a pinned key: unknown key id, bad signature, malformed envelope.
+    #[error("untrusted manifest: {reason}")]
+    Untrusted { reason: String },
+    /// The manifest is signed but not acceptable here: expired, a rollback, a schema, contract or size
+    /// this core does not take.
+    #[error("manifest refused: {reason}")]
+    Refused { reason: String },
+    /// The model's bytes or the model itself failed: wrong hash, too large, does not load or self-test.
+    #[error("model refused: {reason}")]
+    BadModel { reason: String },
+    /// The store could not be reached or kept failing after retries.
+    #[error("network: {reason}")]
+    Network { reason: String },
+    /// The cache folder could not be read or written.
+    #[error("storage: {reason}")]
+    Storage { reason: String },
+    /// The updater is set up wrongly (URL, keys).
+    #[error("configuration: {reason}")]
+    Config { reason: String },
+    /// The check was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl UpdateError {
+    /// The outcome this error stands for: a refusal of what the store offers, or a failure to get it.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            UpdateError::Untrusted { .. } | UpdateError::Refused { .. } | UpdateError::BadModel { .. } => {
+                Outcome::Rejected
+            }
+            _ => Outcome::Failed,
+        }
+    }
+}
+
+impl From<DeliveryError> for UpdateError {
+    fn from(e: DeliveryError) -> Self {
+        let reason = match &e {
+            // The variant already says "network"; keep the reason free of a second label.
+            DeliveryError::Network(m) => m.clone(),
+            e => e.to_string(),
+        };
+        match e {
+            DeliveryError::MalformedEnvelope(_)
+            | DeliveryError::MalformedManifest(_)
+            | DeliveryError::UnknownKey { .. }
+            | DeliveryError::BadSignature { .. } => UpdateError::Untrusted { reason },
+            DeliveryError::UnsupportedSchema { .. }
+            | DeliveryError::Expired { .. }
+            | DeliveryError::Rollback { .. }
+            | DeliveryError::UnsupportedContract { .. } => UpdateError::Refused { reason },
+            DeliveryError::TooLarge { what: "manifest", .. } => UpdateError::Untrusted { reason },
+            DeliveryError::TooLarge { .. } | DeliveryError::HashMismatch { .. } | DeliveryError::SelfTest(_) => {
+                UpdateError::BadModel { reason }
+            }
+            DeliveryError::Http { .. } | DeliveryError::Network(_) | DeliveryError::Redirect(_) => {
+                UpdateError::Network { reason }
+            }
+            DeliveryError::Io { .. } => UpdateError::Storage { reason },
+            DeliveryError::Key(_) | DeliveryError::Config(_) => UpdateError::Config { reason },
+            DeliveryError::Cancelled => UpdateError::Cancelled,
+        }
+    }
+}
+
+/// The four ways a check ends, as `pipeline fetch-model --json` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new model was installed and serves now.
+    Updated,
+    /// The serving model is the newest the store offers.
+    UpToDate,
+    /// What the store offers was refused; the installed model keeps serving.
+    Rejected,
+    /// The store could not be read (or the cache written); the installed model keeps serving.
+    Failed,
+}
+
+impl Outcome {
+    /// `updated`, `up_to_date`, `rejected` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Updated => "updated",
+            Outcome::UpToDate => "up_to_date",
+            Outcome::Rejected => "rejected",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// A successful check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateStatus {
+    /// A new model was installed.
+    Updated {
+        /// The model serving now.
+        model: InstalledModel,
+    },
+    /// Nothing newer to install.
+    UpToDate {
+        /// The model serving now.
+        model: InstalledModel,
+    },
+}
+
+/// How the last check ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateReport {
+    /// Which of the four endings.
+    pub outcome: Outcome,
+    /// The model serving after the check (unchanged unless `Updated`).
+    pub model: Option<InstalledModel>,
+    /// The sequence the store offered, when a manifest was read.
+    pub offered_sequence: Option<u64>,
+    /// Why, unless updated or up to date.
+    pub error: Option<UpdateError>,
+    /// When the check ended.
+    pub finished_at: SystemTime,
+}
+
+/// Progress of a check, for a listener.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProgressEvent {
+    /// Fetching and verifying `latest.json`.
+    CheckingManifest,
+    /// Model bytes received so far.
+    Downloading {
+        /// Bytes received.
+        received: u64,
+        /// Bytes in all.
+        total: u64,
+    },
+    /// A request failed and is tried again after a delay.
+    Retrying {
+        /// Failed tries so far.
+        attempt: u32,
+        /// Wait before the next try, ms.
+        delay_ms: u64,
+        /// What failed.
+        reason: String,
+    },
+    /// Checking hash, loading the model and running the self-test.
+    Verifying,
+    /// The check ended.
+    Finished {
+        /// How.
+        outcome: Outcome,
+    },
+}
+
+/// Receives progress events; called on the checking thread, so it must return quickly.
+pub trait ProgressListener: Send + Sync {
+    /// One event.
+    fn on_progress(&self, event: ProgressEvent);
+}
+
+/// Fetches, verifies and installs models into one cache folder. `Send + Sync`: share it in an `Arc`.
+pub struct Updater {
+    config: UpdaterConfig,
+    transport: Transport,
+    runtime: tokio::runtime::Runtime,
+    cache: Mutex<Cache>,
+    listener: RwLock<Option<Arc<dyn ProgressListener>>>,
+    last: Mutex<Option<UpdateReport>>,
+    cancel: CancelHandle,
+}
+
+impl Updater {
+    /// Opens the cache (removing leftovers of interrupted work, re-verifying the serving model's hash) and
+    /// sets up the client. File I/O: call off the main thread.
+    pub fn new(config: UpdaterConfig) -> Result<Self, UpdateError> {
+        if config.pinned_keys.is_empty() {
+            return Err(UpdateError::Config { reason: "no public key pinned".into() });
+        }
+        let transport = Transport::new(&config.base_url, config.transport.clone())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("hapticmat-delivery")
+            .build()
+            .map_err(|e| UpdateError::Config { reason: format!("async runtime: {e}") })?;
+        let cache = Cache::open(&config.cache_dir)?;
+        Ok(Updater {
+            config,
+            transport,
+            runtime,
+            cache: Mutex::new(cache),
+            listener: RwLock::new(None),
+            last: Mutex::new(None),
+            cancel: CancelHandle::new(),
+        })
+    }
+
+    /// The model serving now, if one is installed (no I/O).
+    pub fn current(&self) -> Option<InstalledModel> {
+        self.lock_cache().current()
+    }
+
+    /// The known-good model kept to fall back to, if any (no I/O).
+    pub fn known_good(&self) -> Option<InstalledModel> {
+        self.lock_cache().previous()
+    }
+
+    /// Loads the serving model; if it does not load or self-test, falls back to the known-good previous
+    /// one (and remembers why). File I/O and ONNX Runtime work: off the main thread.
+    pub fn load_current(&self) -> Result<PresenceModel, UpdateError> {
+        let mut cache = self.lock_cache();
+        loop {
+            let Some(current) = cache.current() else {
+                return Err(UpdateError::BadModel { reason: "no model installed".into() });
+            };
+            match load_checked(&current) {
+                Ok(model) => return Ok(model),
+                Err(e) => {
+                    log::warn!("model {} (sequence {}) fails: {e}; falling back", current.version, current.sequence);
+                    cache.demote_current(e.to_string())?;
+                }
+            }
+        }
+    }
+
+    /// Sets (or clears) the progress listener.
+    pub fn set_listener(&self, listener: Option<Arc<dyn ProgressListener>>) {
+        if let Ok(mut l) = self.listener.write() {
+            *l = listener;
+        }
+    }
+
+    /// How the last check ended, if one ran.
+    pub fn last_outcome(&self) -> Option<UpdateReport> {
+        self.last.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// A handle that cancels the check in progress from any thread.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
+
+    /// Cancels the check in progress, if any.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Checks the store now and installs a newer verified model. Blocks (network and file I/O, up to the
+    /// configured deadline): call off the main thread, never from inside an async runtime.
+    pub fn check_now(&self) -> Result<UpdateStatus, UpdateError> {
+        let mut cache = self.lock_cache();
+        self.cancel.reset();
+        let mut offered = None;
+        let result = self.runtime.block_on(async {
+            tokio::select! {
+                r = self.check(&mut cache, &mut offered) => r,
+                () = self.cancel.cancelled() => Err(DeliveryError::Cancelled),
+                () = tokio::time::sleep(self.config.deadline) => Err(DeliveryError::Network(format!(
+                    "check took longer than {:?}", self.config.deadline
+                ))),
+            }
+        });
+        let result = result.map_err(UpdateError::from);
+        let (outcome, error) = match &result {
+            Ok(UpdateStatus::Updated { .. }) => (Outcome::Updated, None),
+            Ok(UpdateStatus::UpToDate { .. }) => (Outcome::UpToDate, None),
+            Err(e) => (e.outcome(), Some(e.clone())),
+        };
+        match &error {
+            None => log::info!("model check: {} (serving {:?})", outcome.as_str(), cache.current().map(|m| m.sequence)),
+            Some(e) => log::warn!("model check: {}: {e}", outcome.as_str()),
+        }
+        let report = UpdateReport {
+            outcome,
+            model: cache.current(),
+            offered_sequence: offered,
+            error,
+            finished_at: SystemTime::now(),
+        };
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(report);
+        }
+        self.emit(ProgressEvent::Finished { outcome });
+        result
+    }
+
+    async fn check(&self, cache: &mut Cache, offered: &mut Option<u64>) -> Result<UpdateStatus, DeliveryError> {
+        self.emit(ProgressEvent::CheckingManifest);
+        let installed = cache.current();
+        // Only a manifest that named the serving model may be skipped on 304.
+        let etag = installed.as_ref().and(cache.state().etag.clone());
+        let mut events = |e: TransferEvent| self.emit(e.into());
+        let fetched = self.transport.fetch_manifest(LATEST, etag.as_deref(), &self.cancel, &mut events).await?;
+        let (bytes, etag) = match fetched {
+            ManifestFetch::NotModified => {
+                if let Some(model) = installed {
+                    return Ok(UpdateStatus::UpToDate { model });
+                }
+                return Err(DeliveryError::Network("304 Not Modified without an installed model".into()));
+            }
+            ManifestFetch::Fetched { bytes, etag } => (bytes, etag),
+        };
+        let manifest = self.config.pinned_keys.verify(&bytes)?;
+        *offered = Some(manifest.sequence);
+        self.accept(&manifest, installed.as_ref())?;
+        if let Some(model) = installed.filter(|m| m.sequence == manifest.sequence) {
+            if model.sha256 == manifest.sha256 {
+                cache.set_etag(etag)?;
+            } else {
+                log::warn!("store reuses sequence {} for another model; keeping the installed one", model.sequence);
+            }
+            return Ok(UpdateStatus::UpToDate { model });
+        }
+        if let Some(r) = cache.state().refused.as_ref().filter(|r| r.sha256 == manifest.sha256) {
+            return Err(DeliveryError::SelfTest(format!("refused before: {}", r.reason)));
+        }
+
+        log::info!(
+            "installing model {} (sequence {}, {} bytes) from {}",
+            manifest.version,
+            manifest.sequence,
+            manifest.size,
+            self.transport.describe()
+        );
+        let mut sink = Sink::new_in(cache.models_dir())?;
+        let mut events = |e: TransferEvent| self.emit(e.into());
+        self.transport.download(&manifest.object_key, manifest.size, &mut sink, &self.cancel, &mut events).await?;
+        self.emit(ProgressEvent::Verifying);
+        let (file, sha256) = sink.finish()?;
+        if sha256 != manifest.sha256 {
+            return Err(DeliveryError::HashMismatch { expected: manifest.sha256.clone(), actual: sha256 });
+        }
+        if let Err(e) = self_test(file.path(), &manifest) {
+            // The known-good model keeps serving; remember the refusal so it is not fetched again.
+            cache.refuse(&manifest, e.to_string())?;
+            return Err(e);
+        }
+        cache.install(file, Entry::for_manifest(&manifest), etag)?;
+        let model = cache.current().ok_or_else(|| DeliveryError::io(cache.models_dir(), "install lost the model"))?;
+        Ok(UpdateStatus::Updated { model })
+    }
+
+    /// Signed is not enough: the manifest must be fresh, not a rollback, for this core's contract and size.
+    fn accept(&self, m: &Manifest, installed: Option<&InstalledModel>) -> Result<(), DeliveryError> {
+        m.check_fresh(chrono::Utc::now())?;
+        if let Some(i) = installed.filter(|i| m.sequence < i.sequence) {
+            return Err(DeliveryError::Rollback { offered: m.sequence, installed: i.sequence });
+        }
+        m.contract.check_supported()?;
+        if m.size > self.config.max_model_bytes {
+            return Err(DeliveryError::TooLarge { what: "model (manifest size)", limit: self.config.max_model_bytes });
+        }
+        Ok(())
+    }
+
+    fn emit(&self, event: ProgressEvent) {
+        let listener = self.listener.read().ok().and_then(|l| l.clone());
+        if let Some(l) = listener {
+            l.on_progress(event);
+        }
+    }
+
+    fn lock_cache(&self) -> MutexGuard<'_, Cache> {
+        // A panic while holding the lock leaves the cache as its files say, which is always consistent.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl From<TransferEvent> for ProgressEvent {
+    fn from(e: TransferEvent) -> Self {
+        match e {
+            TransferEvent::Progress { received, total } => ProgressEvent::Downloading { received, total },
+            TransferEvent::Retrying { attempt, delay, reason } => {
+                ProgressEvent::Retrying { attempt, delay_ms: delay.as_millis() as u64, reason }
+            }
+        }
+    }
+}
+
+fn load_checked(m: &InstalledModel) -> Result<PresenceModel, DeliveryError> {
+    let mut model = PresenceModel::load(&m.path).map_err(|e| DeliveryError::SelfTest(e.to_string()))?;
+    super::selftest::run_windows(&mut model)?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_updater_can_be_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Updater>();
+        send_sync::<CancelHandle>();
+    }
+
+    #[test]
+    fn every_delivery_error_maps_to_an_outcome() {
+        let rejected = DeliveryError::Rollback { offered: 1, installed: 2 };
+        assert_eq!(UpdateError::from(rejected).outcome(), Outcome::Rejected);
+        assert_eq!(UpdateError::from(DeliveryError::Network("reset".into())).outcome(), Outcome::Failed);
+        assert_eq!(UpdateError::from(DeliveryError::Cancelled), UpdateError::Cancelled);
+    }
+
+    #[test]
+    fn an_updater_without_pinned_keys_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = UpdaterConfig::new("http://127.0.0.1:1/", dir.path(), PinnedKeys::default());
+        assert!(matches!(Updater::new(cfg), Err(UpdateError::Config { .. })));
+    }
+}
