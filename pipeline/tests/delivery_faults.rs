@@ -1,0 +1,544 @@
+//! Fault injection against the model updater: a real HTTP server on 127.0.0.1 misbehaves on purpose
+//! (support/fault_server.rs) and each test pins the outcome and proves that the serving model is a
+//! complete, signed one that loads and self-tests. Each test also writes its row of the fault table
+//! (`scripts/fault-table.sh` gathers them into docs/delivery-faults.md).
+
+mod support;
+
+use hapticmat_core::delivery::cache::CURRENT;
+use hapticmat_core::delivery::manifest::MODELS_PREFIX;
+use hapticmat_core::delivery::{
+    Manifest, Outcome, ProgressEvent, ProgressListener, Signer25519, UpdateError, UpdateStatus, Updater,
+};
+use rand::{Rng, SeedableRng};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::fault_server::{Behaviour, FaultServer, Req};
+use support::{Store, fixture, updater};
+
+/// A store with model A at sequence 1, served by a fault server, and a cache where A is installed.
+struct Env {
+    store: Store,
+    server: FaultServer,
+    cache: tempfile::TempDir,
+    a: Manifest,
+}
+
+impl Env {
+    fn with_a_installed() -> Self {
+        let store = Store::new();
+        let a = store.publish(&fixture().a, 1);
+        let server = FaultServer::start(store.root());
+        let cache = tempfile::tempdir().unwrap();
+        let first = updater(&server.url(), cache.path()).check_now();
+        assert!(matches!(first, Ok(UpdateStatus::Updated { .. })), "{first:?}");
+        server.set_rule(|_| Behaviour::Serve);
+        Env { store, server, cache, a }
+    }
+
+    /// Publishes model B at sequence 2 the proper way.
+    fn publish_b(&self) -> Manifest {
+        self.store.publish(&fixture().b, 2)
+    }
+
+    /// A fresh updater (as after an app start) on the same cache.
+    fn updater(&self) -> Updater {
+        updater(&self.server.url(), self.cache.path())
+    }
+
+    fn model_requests(&self) -> Vec<Req> {
+        self.server.requests().into_iter().filter(|r| r.path.starts_with(MODELS_PREFIX)).collect()
+    }
+}
+
+/// Runs one check under a fault, asserts its outcome and the serving model, proves that model loads and
+/// self-tests and that the cache holds nothing else, and writes the fault table row.
+fn check_fault(env: &Env, row: &str, fault: &str, expected: Outcome, serving: &Manifest) -> Checked {
+    let updater = env.updater();
+    let start = Instant::now();
+    let result = updater.check_now();
+    let took = start.elapsed();
+    let report = updater.last_outcome().expect("a report");
+    assert_eq!(report.outcome, expected, "{fault}: {result:?}");
+    assert_eq!(result.as_ref().err().map(UpdateError::outcome).unwrap_or(report.outcome), expected);
+    assert_serving(&updater, env.cache.path(), serving);
+    let reason = result.as_ref().err().map(|e| e.to_string()).unwrap_or_else(|| "-".into());
+    write_row(row, fault, expected, &reason, serving, took);
+    Checked { r: result, took }
+}
+
+/// What one check under a fault gave.
+struct Checked {
+    r: Result<UpdateStatus, UpdateError>,
+    took: Duration,
+}
+
+/// The serving model is `m`: the pointer names it, the bytes hash to it, it loads and self-tests, and
+/// no other file (partial download, temporary) is left in the cache.
+fn assert_serving(updater: &Updater, cache: &Path, m: &Manifest) {
+    let current = updater.current().expect("a model is installed");
+    assert_eq!((current.sequence, current.sha256.as_str()), (m.sequence, m.sha256.as_str()));
+    assert_eq!(support::sha256_file(&current.path), m.sha256, "installed bytes are the signed ones");
+    updater.load_current().expect("the serving model loads and self-tests");
+    let allowed: Vec<String> =
+        [updater.current(), updater.known_good()].into_iter().flatten().map(|m| m.sha256).collect();
+    for entry in std::fs::read_dir(cache.join("models")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(allowed.iter().any(|sha| name == format!("{sha}.onnx")), "leftover in the cache: {name}");
+    }
+    for entry in std::fs::read_dir(cache).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(name == CURRENT || name == "models", "leftover in the cache: {name}");
+    }
+}
+
+fn write_row(row: &str, fault: &str, outcome: Outcome, reason: &str, serving: &Manifest, took: Duration) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("delivery-faults");
+    std::fs::create_dir_all(&dir).unwrap();
+    let line = format!(
+        "| {fault} | `{}` | {} | sequence {} ({}…), loads and self-tests | {:.2} |\n",
+        outcome.as_str(),
+        reason.replace('|', "\\|"),
+        serving.sequence,
+        &serving.sha256[..12],
+        took.as_secs_f64()
+    );
+    std::fs::write(dir.join(format!("{row}.md")), line).unwrap();
+}
+
+fn model_file(env: &Env, m: &Manifest) -> Vec<u8> {
+    std::fs::read(env.store.object(m)).unwrap()
+}
+
+#[test]
+fn a_newer_signed_model_is_installed() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    let r = check_fault(&env, "01", "none: a newer model is published", Outcome::Updated, &b).r;
+    assert!(matches!(r, Ok(UpdateStatus::Updated { .. })));
+    // The previous model is kept as the known-good fallback.
+    assert_eq!(env.updater().known_good().map(|m| m.sha256), Some(env.a.sha256.clone()));
+}
+
+#[test]
+fn an_unchanged_manifest_is_a_304_and_up_to_date() {
+    let env = Env::with_a_installed();
+    check_fault(&env, "02", "none: nothing new (conditional GET)", Outcome::UpToDate, &env.a);
+    let reqs = env.server.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert!(reqs[0].if_none_match.is_some(), "the manifest request is conditional");
+}
+
+#[test]
+fn truncation_at_random_offsets_resumes_with_range() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    let size = b.size;
+    let rng = Mutex::new(rand_chacha::ChaCha8Rng::seed_from_u64(4));
+    env.server.set_rule(move |r| {
+        let remaining = size - r.range_from.unwrap_or(0);
+        if r.path.starts_with(MODELS_PREFIX) && r.n < 3 && remaining > 1 {
+            Behaviour::Truncate(rng.lock().unwrap().random_range(1..remaining))
+        } else {
+            Behaviour::Serve
+        }
+    });
+    check_fault(&env, "03", "truncation at 3 random offsets, then served", Outcome::Updated, &b);
+    let ranged = env.model_requests().iter().filter(|r| r.range_from.is_some()).count();
+    assert!(ranged >= 3, "resumed with Range: {:?}", env.model_requests());
+}
+
+#[test]
+fn truncation_that_never_progresses_gives_up() {
+    let env = Env::with_a_installed();
+    env.publish_b();
+    env.server.set_rule(|r| match (r.path.starts_with(MODELS_PREFIX), r.n) {
+        (true, 0) => Behaviour::Truncate(1000),
+        (true, _) => Behaviour::Truncate(0),
+        _ => Behaviour::Serve,
+    });
+    let r = check_fault(&env, "04", "truncation on every request, no progress", Outcome::Failed, &env.a).r;
+    assert!(matches!(r, Err(UpdateError::Network { .. })), "{r:?}");
+    assert_eq!(env.model_requests().len(), 4, "max_attempts failed tries since the last progress");
+}
+
+#[test]
+fn a_connection_reset_mid_body_resumes() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    let half = b.size / 2;
+    env.server.set_rule(move |r| {
+        if r.path.starts_with(MODELS_PREFIX) && r.n == 0 { Behaviour::Reset(half) } else { Behaviour::Serve }
+    });
+    check_fault(&env, "05", "connection reset (RST) mid-body", Outcome::Updated, &b);
+    assert_eq!(env.model_requests().last().and_then(|r| r.range_from), Some(half));
+}
+
+#[test]
+fn a_slow_drip_completes() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    env.server.set_rule(|r| {
+        if r.path.starts_with(MODELS_PREFIX) {
+            Behaviour::Drip { chunk: 512, every: Duration::from_millis(5) }
+        } else {
+            Behaviour::Serve
+        }
+    });
+    check_fault(&env, "06", "slow drip (512 B every 5 ms)", Outcome::Updated, &b);
+}
+
+#[test]
+fn a_stall_past_the_idle_timeout_resumes() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    let half = b.size / 2;
+    env.server.set_rule(move |r| {
+        if r.path.starts_with(MODELS_PREFIX) && r.n == 0 {
+            Behaviour::Stall(half, Duration::from_secs(5))
+        } else {
+            Behaviour::Serve
+        }
+    });
+    let took = check_fault(&env, "07", "stall mid-body longer than the idle timeout", Outcome::Updated, &b).took;
+    assert!(took < Duration::from_secs(4), "the idle timeout cut the stall short: {took:?}");
+}
+
+#[test]
+fn a_content_length_beyond_the_manifest_size_is_refused() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    let size = b.size;
+    env.server.set_rule(move |r| {
+        if r.path.starts_with(MODELS_PREFIX) { Behaviour::WrongLength(size + 1000) } else { Behaviour::Serve }
+    });
+    let r = check_fault(&env, "08", "Content-Length larger than the manifest's size", Outcome::Rejected, &env.a).r;
+    assert!(matches!(r, Err(UpdateError::BadModel { .. })), "{r:?}");
+}
+
+#[test]
+fn a_short_content_length_resumes() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    let size = b.size;
+    env.server.set_rule(move |r| {
+        if r.path.starts_with(MODELS_PREFIX) && r.n == 0 {
+            Behaviour::WrongLength(size - 500)
+        } else {
+            Behaviour::Serve
+        }
+    });
+    check_fault(&env, "09", "Content-Length shorter than the body", Outcome::Updated, &b);
+}
+
+#[test]
+fn a_missing_model_fails_without_retries() {
+    let env = Env::with_a_installed();
+    env.publish_b();
+    env.server
+        .set_rule(|r| if r.path.starts_with(MODELS_PREFIX) { Behaviour::Status(404, None) } else { Behaviour::Serve });
+    check_fault(&env, "10", "404 for the model", Outcome::Failed, &env.a);
+    assert_eq!(env.model_requests().len(), 1, "a 404 is not retried");
+}
+
+#[test]
+fn a_missing_manifest_fails() {
+    let env = Env::with_a_installed();
+    env.server.set_rule(|_| Behaviour::Status(404, None));
+    check_fault(&env, "11", "404 for latest.json", Outcome::Failed, &env.a);
+}
+
+#[test]
+fn server_errors_are_retried_then_fail() {
+    let env = Env::with_a_installed();
+    env.publish_b();
+    env.server
+        .set_rule(|r| if r.path.starts_with(MODELS_PREFIX) { Behaviour::Status(500, None) } else { Behaviour::Serve });
+    check_fault(&env, "12", "500 on every model request", Outcome::Failed, &env.a);
+    assert_eq!(env.model_requests().len(), 4, "max_attempts tries");
+}
+
+#[test]
+fn a_503_retry_after_is_honoured() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    env.server.set_rule(|r| {
+        if r.path.starts_with(MODELS_PREFIX) && r.n == 0 {
+            Behaviour::Status(503, Some("1".into()))
+        } else {
+            Behaviour::Serve
+        }
+    });
+    let took = check_fault(&env, "13", "503 with Retry-After: 1, then served", Outcome::Updated, &b).took;
+    assert!(took >= Duration::from_secs(1), "waited as asked: {took:?}");
+}
+
+#[test]
+fn a_retry_after_beyond_the_limit_fails_at_once() {
+    let env = Env::with_a_installed();
+    env.server.set_rule(|_| Behaviour::Status(503, Some("3600".into())));
+    let took = check_fault(&env, "14", "503 with Retry-After: 3600 on latest.json", Outcome::Failed, &env.a).took;
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_eq!(env.server.requests().len(), 1);
+}
+
+#[test]
+fn one_flipped_byte_is_rejected() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    let mut bytes = model_file(&env, &b);
+    let i = bytes.len() / 3;
+    bytes[i] ^= 0x01;
+    env.server.set_rule(move |r| {
+        if r.path.starts_with(MODELS_PREFIX) { Behaviour::Body(bytes.clone()) } else { Behaviour::Serve }
+    });
+    let r = check_fault(&env, "15", "one flipped byte in the model", Outcome::Rejected, &env.a).r;
+    assert!(r.unwrap_err().to_string().contains("SHA-256"));
+}
+
+#[test]
+fn a_body_larger_than_declared_is_cut_off() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    let mut bytes = model_file(&env, &b);
+    bytes.extend(std::iter::repeat_n(0u8, 4 << 20));
+    let chunked = bytes.clone();
+    env.server.set_rule(move |r| {
+        if r.path.starts_with(MODELS_PREFIX) { Behaviour::Body(bytes.clone()) } else { Behaviour::Serve }
+    });
+    check_fault(&env, "16", "body 4 MiB larger than the manifest's size", Outcome::Rejected, &env.a);
+    env.server.set_rule(move |r| {
+        if r.path.starts_with(MODELS_PREFIX) { Behaviour::Chunked(chunked.clone()) } else { Behaviour::Serve }
+    });
+    check_fault(&env, "17", "same, chunked (no Content-Length)", Outcome::Rejected, &env.a);
+}
+
+#[test]
+fn an_endless_body_is_cut_off() {
+    let env = Env::with_a_installed();
+    env.publish_b();
+    env.server.set_rule(|r| if r.path.starts_with(MODELS_PREFIX) { Behaviour::Endless } else { Behaviour::Serve });
+    check_fault(&env, "18", "endless model body", Outcome::Rejected, &env.a);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(env.server.body_bytes_sent() < 32 << 20, "stopped reading early: {}", env.server.body_bytes_sent());
+    env.server.set_rule(|r| if r.path == "latest.json" { Behaviour::Endless } else { Behaviour::Serve });
+    check_fault(&env, "19", "endless latest.json", Outcome::Rejected, &env.a);
+}
+
+#[test]
+fn malformed_json_is_rejected() {
+    let env = Env::with_a_installed();
+    env.store.write_latest(b"{\"payload\": \"ewo=\", \"key_id\": ");
+    let r = check_fault(&env, "20", "malformed JSON in latest.json", Outcome::Rejected, &env.a).r;
+    assert!(matches!(r, Err(UpdateError::Untrusted { .. })), "{r:?}");
+}
+
+#[test]
+fn a_bad_signature_is_rejected() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    let text = std::fs::read_to_string(env.store.root().join("latest.json")).unwrap();
+    let mut envelope: hapticmat_core::delivery::Envelope = serde_json::from_str(&text).unwrap();
+    // Sign other bytes (sequence 3) and keep the old signature: the classic substitution.
+    let forged = fixture().signer().sign(&Manifest { sequence: 3, ..b.clone() }).unwrap();
+    envelope.payload = forged.payload;
+    env.store.write_latest(&envelope.to_bytes());
+    let r = check_fault(&env, "21", "payload changed after signing", Outcome::Rejected, &env.a).r;
+    assert!(r.unwrap_err().to_string().contains("signature"));
+    assert!(env.model_requests().is_empty(), "nothing downloaded on a bad signature");
+}
+
+#[test]
+fn an_unknown_key_is_rejected() {
+    let env = Env::with_a_installed();
+    let stranger = Signer25519::generate().unwrap();
+    env.store.publish_raw(2, &std::fs::read(&fixture().b).unwrap(), &stranger, |_| {});
+    let r = check_fault(&env, "22", "signed by a key that is not pinned", Outcome::Rejected, &env.a).r;
+    assert!(r.unwrap_err().to_string().contains(&stranger.public_key().id().0));
+}
+
+#[test]
+fn an_expired_manifest_is_rejected() {
+    let env = Env::with_a_installed();
+    env.store.publish_raw(2, &std::fs::read(&fixture().b).unwrap(), &fixture().signer(), |m| {
+        m.created_at = chrono::Utc::now() - chrono::Duration::days(40);
+        m.expires_at = chrono::Utc::now() - chrono::Duration::days(10);
+    });
+    let r = check_fault(&env, "23", "expired manifest", Outcome::Rejected, &env.a).r;
+    assert!(matches!(r, Err(UpdateError::Refused { .. })), "{r:?}");
+}
+
+#[test]
+fn an_older_sequence_is_refused_as_a_rollback() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    assert!(matches!(env.updater().check_now(), Ok(UpdateStatus::Updated { .. })));
+    // Replay the old, validly signed manifest of sequence 1.
+    env.store.write_latest(&std::fs::read(env.store.root().join("history/1.json")).unwrap());
+    let r = check_fault(&env, "24", "replay of an older signed manifest", Outcome::Rejected, &b).r;
+    assert!(r.unwrap_err().to_string().contains("rollback"));
+}
+
+#[test]
+fn a_redirect_loop_fails() {
+    let env = Env::with_a_installed();
+    env.server.set_rule(|r| match r.path.as_str() {
+        "latest.json" => Behaviour::Redirect("elsewhere.json".into()),
+        _ => Behaviour::Redirect("latest.json".into()),
+    });
+    let r = check_fault(&env, "25", "redirect loop on latest.json", Outcome::Failed, &env.a).r;
+    assert!(r.unwrap_err().to_string().contains("redirect"));
+}
+
+#[test]
+fn a_model_failing_its_self_test_leaves_the_known_good_one() {
+    let env = Env::with_a_installed();
+    let bad = std::fs::read(&fixture().wrong_labels).unwrap();
+    env.store.publish_raw(2, &bad, &fixture().signer(), |_| {});
+    let r = check_fault(&env, "26", "signed model that fails to load (label contract)", Outcome::Rejected, &env.a).r;
+    assert!(r.unwrap_err().to_string().contains("self-test"));
+    // The refusal is remembered: the same model is not downloaded again.
+    env.server.set_rule(|_| Behaviour::Serve);
+    assert!(matches!(env.updater().check_now(), Err(UpdateError::BadModel { .. })));
+    assert!(env.model_requests().is_empty(), "{:?}", env.model_requests());
+}
+
+#[test]
+fn a_signed_file_that_is_not_a_model_is_rejected() {
+    let env = Env::with_a_installed();
+    env.store.publish_raw(2, b"this is not an ONNX model", &fixture().signer(), |_| {});
+    check_fault(&env, "27", "signed garbage instead of a model", Outcome::Rejected, &env.a);
+}
+
+#[test]
+fn a_foreign_contract_is_refused_before_download() {
+    let env = Env::with_a_installed();
+    env.store.publish_raw(2, &std::fs::read(&fixture().b).unwrap(), &fixture().signer(), |m| {
+        m.contract.feature_version = 99;
+    });
+    let r = check_fault(&env, "28", "manifest for feature version 99", Outcome::Rejected, &env.a).r;
+    assert!(r.unwrap_err().to_string().contains("feature version"));
+    assert!(env.model_requests().is_empty());
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let env = Env::with_a_installed();
+    let m = hapticmat_core::delivery::testing::manifest(2, b"x");
+    let text =
+        String::from_utf8(m.to_bytes().unwrap()).unwrap().replace("\"schema_version\": 1", "\"schema_version\": 2");
+    env.store.write_latest(&fixture().signer().sign_bytes(text.as_bytes()).to_bytes());
+    let r = check_fault(&env, "29", "manifest schema version 2", Outcome::Rejected, &env.a).r;
+    assert!(r.unwrap_err().to_string().contains("schema version 2"));
+}
+
+#[test]
+fn an_unreachable_store_fails() {
+    let env = Env::with_a_installed();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let updater = updater(&url, env.cache.path());
+    let start = Instant::now();
+    let r = updater.check_now();
+    assert!(matches!(r, Err(UpdateError::Network { .. })), "{r:?}");
+    assert_serving(&updater, env.cache.path(), &env.a);
+    write_row(
+        "30",
+        "connection refused (store down)",
+        Outcome::Failed,
+        &r.unwrap_err().to_string(),
+        &env.a,
+        start.elapsed(),
+    );
+}
+
+#[test]
+fn a_file_store_works_and_same_sequence_is_up_to_date() {
+    let store = Store::new();
+    let a = store.publish(&fixture().a, 1);
+    let cache = tempfile::tempdir().unwrap();
+    let u = updater(&store.file_url(), cache.path());
+    assert!(matches!(u.check_now(), Ok(UpdateStatus::Updated { .. })));
+    assert!(matches!(u.check_now(), Ok(UpdateStatus::UpToDate { .. })));
+    assert_serving(&u, cache.path(), &a);
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<ProgressEvent>>);
+
+impl ProgressListener for Recorder {
+    fn on_progress(&self, event: ProgressEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+#[test]
+fn the_listener_hears_download_progress_and_the_outcome() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    let u = env.updater();
+    let rec = Arc::new(Recorder::default());
+    u.set_listener(Some(rec.clone()));
+    u.check_now().unwrap();
+    let events = rec.0.lock().unwrap().clone();
+    assert_eq!(events.first(), Some(&ProgressEvent::CheckingManifest));
+    assert!(events.contains(&ProgressEvent::Downloading { received: b.size, total: b.size }), "{events:?}");
+    assert_eq!(events.last(), Some(&ProgressEvent::Finished { outcome: Outcome::Updated }));
+}
+
+#[test]
+fn cancel_stops_a_slow_download_and_leaves_no_partial_file() {
+    let env = Env::with_a_installed();
+    env.publish_b();
+    env.server.set_rule(|r| {
+        if r.path.starts_with(MODELS_PREFIX) {
+            Behaviour::Drip { chunk: 64, every: Duration::from_millis(20) }
+        } else {
+            Behaviour::Serve
+        }
+    });
+    let u = Arc::new(env.updater());
+    let handle = u.cancel_handle();
+    let t = std::thread::spawn({
+        let u = u.clone();
+        move || u.check_now()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    handle.cancel();
+    let r = t.join().unwrap();
+    assert_eq!(r, Err(UpdateError::Cancelled));
+    assert_serving(&u, env.cache.path(), &env.a);
+}
+
+#[test]
+fn fetch_model_json_names_each_outcome() {
+    let store = Store::new();
+    let a = store.publish(&fixture().a, 1);
+    let cache = tempfile::tempdir().unwrap();
+    let fetch = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(["fetch-model", "--json", "--base-url", &store.file_url()])
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .arg("--public-key")
+            .arg(&fixture().public)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        (out.status.success(), v)
+    };
+    let (ok, v) = fetch();
+    assert!(ok, "{v}");
+    assert_eq!(
+        (v["outcome"].as_str(), v["sequence"].as_u64(), v["sha256"].as_str()),
+        (Some("updated"), Some(1), Some(a.sha256.as_str()))
+    );
+    let (ok, v) = fetch();
+    assert!(ok && v["outcome"] == "up_to_date" && v["reason"].is_null(), "{v}");
+    store.write_latest(b"garbage");
+    let (ok, v) = fetch();
+    assert!(!ok && v["outcome"] == "rejected" && v["sequence"] == 1, "{v}");
+    assert!(v["reason"].as_str().unwrap().contains("malformed"), "{v}");
+}
