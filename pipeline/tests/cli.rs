@@ -327,3 +327,37 @@ fn quantize_refuses_bad_input_and_never_leaves_a_half_written_model() {
     assert_eq!(r["quantized_ops"]["Conv"], 2, "{r}");
     assert!(std::fs::metadata(&out).unwrap().len() < std::fs::metadata(model()).unwrap().len());
 }
+
+#[test]
+fn the_int8_model_is_published_signed_and_installed_as_a_phone_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("signing.key");
+    let store = dir.path().join("store");
+    run_ok(bin().args(["keygen", "--out"]).arg(&key));
+    run_ok(
+        bin()
+            .args(["publish", "--sequence", "1", "--model"])
+            .arg(trained().join("model.int8.onnx"))
+            .arg("--key")
+            .arg(&key)
+            .arg("--store")
+            .arg(&store),
+    );
+    let base = format!("file://{}", store.display());
+    let fetch = || {
+        bin()
+            .args(["fetch-model", "--json", "--base-url", &base, "--cache-dir"])
+            .arg(dir.path().join("cache"))
+            .arg("--public-key")
+            .arg(dir.path().join("signing.key.pub"))
+            .output()
+            .unwrap()
+    };
+    let out = fetch();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert!(out.status.success(), "{v} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(v["outcome"], "updated", "{v}");
+    assert_eq!(v["sequence"], 1);
+    let again: serde_json::Value = serde_json::from_slice(&fetch().stdout).unwrap();
+    assert_eq!(again["outcome"], "up_to_date", "{again}");
+}

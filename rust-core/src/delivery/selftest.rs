@@ -3,7 +3,7 @@
 
 use super::{DeliveryError, Manifest};
 use crate::features::{CHANNELS, WINDOW_FRAMES, WINDOW_LEN};
-use crate::inference::PresenceModel;
+use crate::inference::{PROBABILITY_SUM_TOLERANCE, PresenceModel};
 use std::path::Path;
 
 /// Loads the model at `path` and runs the self-test windows; the manifest's contract must be the model's.
@@ -38,7 +38,7 @@ pub fn run_windows(model: &mut PresenceModel) -> Result<(), DeliveryError> {
     for window in [&empty, &loaded, &ripple] {
         let p = model.predict(window).map_err(|e| DeliveryError::SelfTest(e.to_string()))?;
         let sum: f32 = p.probabilities.iter().sum();
-        if p.probabilities.iter().any(|v| !v.is_finite() || *v < 0.0) || (sum - 1.0).abs() > 1e-3 {
+        if p.probabilities.iter().any(|v| !v.is_finite() || *v < 0.0) || (sum - 1.0).abs() > PROBABILITY_SUM_TOLERANCE {
             return Err(DeliveryError::SelfTest(format!("output {:?} is not a probability vector", p.probabilities)));
         }
     }
