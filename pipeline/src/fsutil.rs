@@ -1,16 +1,3 @@
-//! Atomic file writes: readers see the old file or the new one, never half of either.
+//! Atomic file writes: the core's one implementation, re-exported for the pipeline's outputs.
 
-use std::io::Write;
-use std::path::Path;
-
-/// Writes `bytes` to `path` through a temporary file in the same directory, fsync, rename, and an
-/// fsync of the directory so the rename survives a crash.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    std::fs::File::open(dir)?.sync_all()
-}
+pub use hapticmat_core::fsutil::write_atomic;

@@ -68,16 +68,8 @@ impl Baseline {
     /// Saves the baseline for this mat atomically (temporary file, fsync, rename).
     pub fn save(&self, path: &Path) -> Result<(), CalibrationError> {
         let err = |message: String| CalibrationError::File { path: path.display().to_string(), message };
-        let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        write().map_err(|e| err(e.to_string()))
+        crate::fsutil::write_atomic(path, text.as_bytes()).map_err(|e| err(e.to_string()))
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod delivery;
 pub mod features;
 pub mod frame;
+pub mod fsutil;
 pub mod inference;
 pub mod monitor;
 pub mod recording;

@@ -8,7 +8,6 @@ use super::transport::TEMP_PREFIX;
 use super::{DeliveryError, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// File name of the pointer to the serving model.
@@ -243,15 +242,9 @@ fn read_state(path: &Path) -> CacheState {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder, fsync, rename, fsync of the folder.
+/// Writes `bytes` to `path` atomically, its temporary named so the start-up cleanup recognises it.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |e: std::io::Error| DeliveryError::io(path, e);
-    let mut tmp = tempfile::Builder::new().prefix(STATE_TEMP_PREFIX).tempfile_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    sync_dir(dir)
+    crate::fsutil::write_atomic_with_prefix(path, bytes, STATE_TEMP_PREFIX).map_err(|e| DeliveryError::io(path, e))
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
