@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# Local MLOps stack on loopback: MariaDB (Debian), SeaweedFS (Go module proxy), MLflow (PyPI venv).
+#
+#   scripts/services.sh start|stop|status|env
+#
+# Everything (binaries excepted) lives under build/services/: data, logs, pid files, generated configs.
+# Each service runs in its own session (setsid); `stop` signals only the process groups whose pid files
+# it wrote, after checking the pid still runs the expected program.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SVC="${HM_SERVICES_DIR:-$ROOT/build/services}"
+TOOLS="${HM_TOOLS_BIN:-$ROOT/build/tools/bin}"
+LOGS="$SVC/logs"
+RUN="$SVC/run"
+
+# --- configuration (environment overrides) -------------------------------------------------------
+HM_MYSQL_PORT="${HM_MYSQL_PORT:-13306}"
+HM_S3_PORT="${HM_S3_PORT:-18333}"
+HM_MLFLOW_PORT="${HM_MLFLOW_PORT:-15000}"
+# SeaweedFS internal ports (master/volume/filer http; gRPC = http + 10000).
+HM_SW_MASTER_PORT="${HM_SW_MASTER_PORT:-19333}"
+HM_SW_VOLUME_PORT="${HM_SW_VOLUME_PORT:-19340}"
+HM_SW_FILER_PORT="${HM_SW_FILER_PORT:-18888}"
+HM_SW_ADMIN_PORT="${HM_SW_ADMIN_PORT:-12545}"   # admin server (UI disabled; still runs for maintenance)
+
+HM_DB_NAME="${HM_DB_NAME:-mlflow}"
+HM_DB_USER="${HM_DB_USER:-mlflow}"
+HM_DB_PASSWORD="${HM_DB_PASSWORD:-mlflow-dev-password}"
+HM_S3_ACCESS_KEY="${HM_S3_ACCESS_KEY:-hm-admin}"
+HM_S3_SECRET_KEY="${HM_S3_SECRET_KEY:-hm-admin-dev-secret}"
+HM_S3_REGION="${HM_S3_REGION:-us-east-1}"
+
+# Pinned versions. The Go module proxy reachable here serves this SeaweedFS pseudo-version (release 4.53);
+# its go.mod has `replace` lines, so it is built with `go build` inside the downloaded module
+# (go install @version refuses such modules).
+HM_SEAWEEDFS_VERSION="${HM_SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}"
+HM_MLFLOW_VERSION="${HM_MLFLOW_VERSION:-3.17.2}"
+HM_PYMYSQL_VERSION="${HM_PYMYSQL_VERSION:-1.1.2}"
+HM_BOTO3_VERSION="${HM_BOTO3_VERSION:-1.44.8}"
+HM_REQUESTS_VERSION="${HM_REQUESTS_VERSION:-2.34.2}"
+HM_MLFLOW_WORKERS="${HM_MLFLOW_WORKERS:-2}"
+HM_HEALTH_TIMEOUT="${HM_HEALTH_TIMEOUT:-120}"   # seconds per service
+HM_STOP_TIMEOUT="${HM_STOP_TIMEOUT:-30}"
+
+PYTHON="${HM_PYTHON:-python3.11}"
+VENV="$SVC/mlflow-venv"
+WEED="$TOOLS/weed"
+MYSQL_DIR="$SVC/mariadb"
+MYSQL_SOCK="$MYSQL_DIR/mysqld.sock"
+S3_DIR="$SVC/seaweedfs"
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+
+mlflow_url() { echo "http://127.0.0.1:$HM_MLFLOW_PORT"; }
+s3_url() { echo "http://127.0.0.1:$HM_S3_PORT"; }
+db_uri() {
+  local pw
+  pw="$("$PYTHON" -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$HM_DB_PASSWORD")"
+  echo "mysql+pymysql://$HM_DB_USER:$pw@127.0.0.1:$HM_MYSQL_PORT/$HM_DB_NAME"
+}
+
+# --- process bookkeeping ---------------------------------------------------------------------------
+# pid file holds the pid of a session leader we started; $2 is a substring its cmdline must contain.
+pid_alive() { # name pattern -> 0 if our process runs
+  local f="$RUN/$1.pid" pid
+  [[ -f "$f" ]] || return 1
+  pid="$(cat "$f")"
+  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+spawn() { # name logfile cmd... : start in a new session, record pid
+  local name="$1" logf="$2"; shift 2
+  setsid "$@" >>"$logf" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+
+wait_for() { # name logfile check-cmd...
+  local name="$1" logf="$2" pattern="$3"; shift 3
+  local deadline=$((SECONDS + HM_HEALTH_TIMEOUT))
+  until "$@" >/dev/null 2>&1; do
+    if ! pid_alive "$name" "$pattern"; then
+      tail -n 20 "$logf" >&2 || true
+      die "$name exited during start-up; see $logf"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 20 "$logf" >&2 || true
+      die "$name not healthy after ${HM_HEALTH_TIMEOUT}s (HM_HEALTH_TIMEOUT); see $logf"
+    fi
+    sleep 0.5
+  done
+}
+
+stop_one() { # name pattern
+  local name="$1" pattern="$2" f="$RUN/$1.pid" pid
+  if ! pid_alive "$name" "$pattern"; then
+    [[ -f "$f" ]] && { log "$name: stale pid file removed"; rm -f "$f"; } || log "$name: not running"
+    return 0
+  fi
+  pid="$(cat "$f")"
+  log "$name: stopping (pid $pid)"
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + HM_STOP_TIMEOUT))
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      log "$name: still alive after ${HM_STOP_TIMEOUT}s, sending KILL"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    sleep 0.2
+  done
+  # let the rest of the group (e.g. gunicorn/uvicorn workers) go too
+  local i
+  for i in $(seq 50); do pgrep -g "$pid" >/dev/null 2>&1 || break; sleep 0.1; done
+  pgrep -g "$pid" >/dev/null 2>&1 && kill -KILL -- "-$pid" 2>/dev/null || true
+  rm -f "$f"
+}
+
+# --- installation (cached) -------------------------------------------------------------------------
+ensure_mariadb() {
+  if ! command -v mariadbd >/dev/null || ! command -v mariadb-install-db >/dev/null; then
+    log "installing mariadb-server from Debian"
+    [[ "$(id -u)" == 0 ]] || die "mariadb-server missing; run: sudo apt-get install -y mariadb-server"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y mariadb-server >>"$LOGS/install.log" 2>&1 ||
+      { apt-get update >>"$LOGS/install.log" 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y mariadb-server >>"$LOGS/install.log" 2>&1; } ||
+      die "apt-get install mariadb-server failed; see $LOGS/install.log"
+  fi
+}
+
+ensure_weed() {
+  local stamp="$TOOLS/.weed.version"
+  if [[ -x "$WEED" && -f "$stamp" && "$(cat "$stamp")" == "$HM_SEAWEEDFS_VERSION" ]]; then return 0; fi
+  command -v go >/dev/null || die "go toolchain not found (needed to build SeaweedFS)"
+  mkdir -p "$TOOLS"
+  log "building SeaweedFS $HM_SEAWEEDFS_VERSION from the Go module proxy (a few minutes the first time)"
+  local dir
+  dir="$(go mod download -json "github.com/seaweedfs/seaweedfs@$HM_SEAWEEDFS_VERSION" 2>>"$LOGS/install.log" |
+    "$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or ""); sys.exit(1 if d.get("Error") else 0)')" ||
+    die "go mod download of SeaweedFS failed; see $LOGS/install.log"
+  (cd "$dir" && go build -o "$WEED.partial" ./weed) >>"$LOGS/install.log" 2>&1 ||
+    die "building SeaweedFS failed; see $LOGS/install.log"
+  mv "$WEED.partial" "$WEED"
+  echo "$HM_SEAWEEDFS_VERSION" >"$stamp"
+}
+
+ensure_venv() {
+  local stamp="$VENV/.hm-pins"
+  local pins="mlflow==$HM_MLFLOW_VERSION pymysql==$HM_PYMYSQL_VERSION boto3==$HM_BOTO3_VERSION requests==$HM_REQUESTS_VERSION"
+  if [[ -x "$VENV/bin/mlflow" && -f "$stamp" && "$(cat "$stamp")" == "$pins" ]]; then return 0; fi
+  log "installing MLflow $HM_MLFLOW_VERSION into $VENV"
+  [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV" >>"$LOGS/install.log" 2>&1 ||
+    die "creating venv failed; see $LOGS/install.log"
+  # shellcheck disable=SC2086
+  "$VENV/bin/pip" install -q $pins >>"$LOGS/install.log" 2>&1 || die "pip install failed; see $LOGS/install.log"
+  echo "$pins" >"$stamp"
+}
+
+# --- MariaDB ---------------------------------------------------------------------------------------
+mysql_root() { mariadb --no-defaults --protocol=socket --socket="$MYSQL_SOCK" -uroot "$@"; }
+
+start_mariadb() {
+  if pid_alive mariadb mariadbd; then log "mariadb: already running"; return 0; fi
+  port_in_use "$HM_MYSQL_PORT" && die "port $HM_MYSQL_PORT (HM_MYSQL_PORT) is taken by another process"
+  ensure_mariadb
+  local userarg=()
+  [[ "$(id -u)" == 0 ]] && userarg=(--user=root)
+  if [[ ! -d "$MYSQL_DIR/data/mysql" ]]; then
+    log "mariadb: initialising datadir"
+    mkdir -p "$MYSQL_DIR/data"
+    mariadb-install-db --no-defaults --datadir="$MYSQL_DIR/data" "${userarg[@]}" \
+      --auth-root-authentication-method=normal --skip-test-db >>"$LOGS/mariadb.log" 2>&1 ||
+      die "mariadb-install-db failed; see $LOGS/mariadb.log"
+  fi
+  log "mariadb: starting on 127.0.0.1:$HM_MYSQL_PORT"
+  spawn mariadb "$LOGS/mariadb.log" mariadbd --no-defaults --datadir="$MYSQL_DIR/data" \
+    --port="$HM_MYSQL_PORT" --bind-address=127.0.0.1 --socket="$MYSQL_SOCK" \
+    --pid-file="$MYSQL_DIR/mariadbd.pid" --skip-name-resolve --character-set-server=utf8mb4 \
+    --collation-server=utf8mb4_bin "${userarg[@]}"
+  wait_for mariadb "$LOGS/mariadb.log" mariadbd mysql_root -e 'SELECT 1'
+  local q_pw="${HM_DB_PASSWORD//\'/\'\'}"
+  mysql_root <<SQL || die "mariadb: creating database/user failed"
+CREATE DATABASE IF NOT EXISTS \`$HM_DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+CREATE USER IF NOT EXISTS '$HM_DB_USER'@'127.0.0.1' IDENTIFIED BY '$q_pw';
+CREATE USER IF NOT EXISTS '$HM_DB_USER'@'localhost' IDENTIFIED BY '$q_pw';
+ALTER USER '$HM_DB_USER'@'127.0.0.1' IDENTIFIED BY '$q_pw';
+ALTER USER '$HM_DB_USER'@'localhost' IDENTIFIED BY '$q_pw';
+GRANT ALL PRIVILEGES ON \`$HM_DB_NAME\`.* TO '$HM_DB_USER'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON \`$HM_DB_NAME\`.* TO '$HM_DB_USER'@'localhost';
+FLUSH PRIVILEGES;
+SQL
+}
+
+# --- SeaweedFS -------------------------------------------------------------------------------------
+write_s3_config() {
+  mkdir -p "$S3_DIR/data"
+  (umask 077 && HM_S3_ACCESS_KEY="$HM_S3_ACCESS_KEY" HM_S3_SECRET_KEY="$HM_S3_SECRET_KEY" "$PYTHON" - "$S3_DIR/s3.json" <<'PY'
+import json, os, sys
+cfg = {"identities": [
+    {"name": "admin",
+     "credentials": [{"accessKey": os.environ["HM_S3_ACCESS_KEY"], "secretKey": os.environ["HM_S3_SECRET_KEY"]}],
+     "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
+    {"name": "anonymous", "actions": ["Read:production"]},
+]}
+with open(sys.argv[1], "w") as f:
+    json.dump(cfg, f, indent=2)
+PY
+  )
+}
+
+s3_admin_head() { # bucket
+  curl -sf -o /dev/null --max-time 3 --aws-sigv4 "aws:amz:$HM_S3_REGION:s3" \
+    --user "$HM_S3_ACCESS_KEY:$HM_S3_SECRET_KEY" -I "$(s3_url)/$1"
+}
+s3_healthy() { s3_admin_head mlflow && s3_admin_head production; }
+
+start_seaweedfs() {
+  if pid_alive seaweedfs "weed"; then log "seaweedfs: already running"; return 0; fi
+  local p
+  for p in "$HM_S3_PORT" "$HM_SW_MASTER_PORT" "$HM_SW_VOLUME_PORT" "$HM_SW_FILER_PORT" "$HM_SW_ADMIN_PORT"; do
+    port_in_use "$p" && die "port $p (SeaweedFS) is taken by another process"
+  done
+  ensure_weed
+  write_s3_config
+  log "seaweedfs: starting S3 on 127.0.0.1:$HM_S3_PORT"
+  spawn seaweedfs "$LOGS/seaweedfs.log" "$WEED" mini -dir="$S3_DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port="$HM_SW_MASTER_PORT" -volume.port="$HM_SW_VOLUME_PORT" -filer.port="$HM_SW_FILER_PORT" \
+    -admin.port="$HM_SW_ADMIN_PORT" -admin.port.legacy=0 \
+    -s3.port="$HM_S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 -s3.config="$S3_DIR/s3.json" \
+    -s3.localSocket="$S3_DIR/s3.sock" -filer.localSocket="$S3_DIR/filer.sock" \
+    -bucket=mlflow,production -webdav=false -admin.ui=false -master.telemetry=false
+  wait_for seaweedfs "$LOGS/seaweedfs.log" weed s3_healthy
+}
+
+# --- MLflow ----------------------------------------------------------------------------------------
+start_mlflow() {
+  if pid_alive mlflow "mlflow"; then log "mlflow: already running"; return 0; fi
+  port_in_use "$HM_MLFLOW_PORT" && die "port $HM_MLFLOW_PORT (HM_MLFLOW_PORT) is taken by another process"
+  ensure_venv
+  log "mlflow: starting on $(mlflow_url) (first start migrates the database)"
+  local p="$HM_MLFLOW_PORT"
+  spawn mlflow "$LOGS/mlflow.log" env \
+    MLFLOW_S3_ENDPOINT_URL="$(s3_url)" AWS_ACCESS_KEY_ID="$HM_S3_ACCESS_KEY" \
+    AWS_SECRET_ACCESS_KEY="$HM_S3_SECRET_KEY" AWS_DEFAULT_REGION="$HM_S3_REGION" \
+    AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required \
+    "$VENV/bin/mlflow" server --host 127.0.0.1 --port "$p" --workers "$HM_MLFLOW_WORKERS" \
+    --backend-store-uri "$(db_uri)" --artifacts-destination s3://mlflow/artifacts \
+    --allowed-hosts "127.0.0.1:$p,localhost:$p,127.0.0.1,localhost"
+  wait_for mlflow "$LOGS/mlflow.log" mlflow curl -sf --max-time 3 "$(mlflow_url)/health"
+}
+
+# --- commands --------------------------------------------------------------------------------------
+cmd_start() {
+  local t0=$SECONDS
+  start_mariadb
+  start_seaweedfs
+  start_mlflow
+  log "stack up in $((SECONDS - t0))s"
+  cmd_status
+}
+
+cmd_stop() {
+  stop_one mlflow mlflow
+  stop_one seaweedfs weed
+  stop_one mariadb mariadbd
+}
+
+cmd_status() {
+  local rc=0
+  report() { # name pattern url
+    if pid_alive "$1" "$2"; then printf '%-10s running  pid %-8s %s\n' "$1" "$(cat "$RUN/$1.pid")" "$3"
+    else printf '%-10s stopped                 %s\n' "$1" "$3"; rc=3; fi
+  }
+  report mariadb mariadbd "mysql://$HM_DB_USER@127.0.0.1:$HM_MYSQL_PORT/$HM_DB_NAME"
+  report seaweedfs weed "$(s3_url)  (buckets: mlflow, production)"
+  report mlflow mlflow "$(mlflow_url)"
+  return $rc
+}
+
+cmd_env() { # for other scripts: eval "$(scripts/services.sh env)"
+  cat <<EOF
+export HM_MYSQL_PORT=$HM_MYSQL_PORT HM_S3_PORT=$HM_S3_PORT HM_MLFLOW_PORT=$HM_MLFLOW_PORT
+export HM_DB_NAME=$HM_DB_NAME HM_DB_USER=$HM_DB_USER
+export HM_MLFLOW_URL=$(mlflow_url) HM_S3_URL=$(s3_url) HM_MLFLOW_VENV=$VENV
+EOF
+}
+
+mkdir -p "$LOGS" "$RUN"
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+esac
