@@ -49,6 +49,12 @@ enum Command {
     Publish(PublishArgs),
     /// Run the phone's model updater once against a store (http(s):// or file://) into a cache folder.
     FetchModel(FetchModelArgs),
+    /// Jenkins' job: release the newest FINISHED MLflow run that passes the gates to the production store.
+    Promote(PromoteArgs),
+    /// Put the model of an earlier history sequence back into production under a new sequence.
+    Rollback(RollbackArgs),
+    /// Log a finished `pipeline run` folder to an MLflow tracking server and register its int8 model.
+    Log(LogArgs),
     /// (internal) Peak memory of one inference session, measured in this fresh process.
     #[command(hide = true)]
     SessionMemory {
@@ -257,6 +263,13 @@ struct RunArgs {
     /// Refuse the int8 model (fail the run) if it loses more accuracy points than this.
     #[arg(long, value_name = "POINTS", default_value_t = 2.0)]
     max_accuracy_drop: f64,
+    /// MLflow tracking server (http(s)://…; default: env MLFLOW_TRACKING_URI). The MLflow run is created
+    /// before training and set FINISHED or FAILED at the end. Without one, only the output folder is written.
+    #[arg(long, value_name = "URL")]
+    tracking_uri: Option<String>,
+    /// MLflow experiment of the run.
+    #[arg(long, value_name = "NAME", default_value = pipeline::tracking::DEFAULT_EXPERIMENT)]
+    experiment: String,
 }
 
 #[derive(Args)]
@@ -314,6 +327,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Keygen(a) => keygen(a),
         Command::Publish(a) => publish(a),
         Command::FetchModel(a) => fetch_model(a),
+        Command::Promote(a) => promote(a),
+        Command::Rollback(a) => rollback(a),
+        Command::Log(a) => log_cmd(a),
         Command::SessionMemory { model } => {
             println!("{}", pipeline::compare::measure_session_memory(&model, 200)?);
             Ok(ExitCode::SUCCESS)
@@ -406,7 +422,25 @@ fn run_job(a: RunArgs) -> anyhow::Result<ExitCode> {
             .then(|| QuantizeConfig { method: method_config(a.method, 99.999), ..Default::default() }),
         max_accuracy_drop: Some(a.max_accuracy_drop),
     };
-    let report = pipeline::run::run(&cfg, &mut RunProgress::new(a.quiet), &session_memory_in_child)?;
+    let mut progress = RunProgress::new(a.quiet);
+    let report = match pipeline::tracking::tracking_uri(a.tracking_uri) {
+        None => pipeline::run::run(&cfg, &mut progress, &session_memory_in_child)?,
+        Some(uri) => {
+            anyhow::ensure!(!a.no_quantize, "MLflow tracking registers the int8 model: drop --no-quantize");
+            let client = pipeline::mlflow::Client::from_uri(&uri)?;
+            let opts = pipeline::tracking::LogOptions { experiment: a.experiment, ..Default::default() };
+            let tracked = pipeline::tracking::TrackedRun::start(client, opts)?;
+            if !a.quiet {
+                eprintln!("[run] MLflow run {}", tracked.run().run_url);
+            }
+            let (report, summary) =
+                tracked.track(&cfg.out, || pipeline::run::run(&cfg, &mut progress, &session_memory_in_child))?;
+            if !a.quiet {
+                print_log_summary(&summary);
+            }
+            report
+        }
+    };
     if !a.quiet {
         eprintln!("{}", pipeline::run::markdown(&report));
         eprintln!("[run] wrote {}", cfg.out.display());
@@ -697,7 +731,7 @@ struct FetchModelArgs {
     /// A pinned public key (PEM, or 32 bytes in base64/hex); repeat to pin several.
     #[arg(long = "public-key", value_name = "FILE", required = true)]
     public_keys: Vec<PathBuf>,
-    /// Print one JSON object: outcome, version, sequence, sha256, reason.
+    /// Print one JSON object: outcome, version, sequence, sha256, path (the model served), reason.
     #[arg(long)]
     json: bool,
     /// Longest wait for the next bytes before the connection is dropped and resumed, s.
@@ -739,6 +773,7 @@ fn fetch_model(a: FetchModelArgs) -> anyhow::Result<ExitCode> {
             "version": model.map(|m| m.version.clone()),
             "sequence": model.map(|m| m.sequence),
             "sha256": model.map(|m| m.sha256.clone()),
+            "path": model.map(|m| m.path.clone()),
             "reason": reason,
         });
         println!("{line}");
@@ -759,4 +794,218 @@ fn fetch_model(a: FetchModelArgs) -> anyhow::Result<ExitCode> {
         ),
     }
     Ok(if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[derive(Args)]
+struct LogArgs {
+    /// The `pipeline run --out` folder to log.
+    #[arg(long, value_name = "DIR")]
+    run_dir: PathBuf,
+    /// MLflow tracking server, http(s)://… (default: env MLFLOW_TRACKING_URI; credentials from env
+    /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD).
+    #[arg(long, value_name = "URL")]
+    tracking_uri: Option<String>,
+    /// Experiment (created if missing).
+    #[arg(long, value_name = "NAME", default_value = pipeline::tracking::DEFAULT_EXPERIMENT)]
+    experiment: String,
+    /// Run name (default: run-<UTC time>).
+    #[arg(long, value_name = "NAME")]
+    run_name: Option<String>,
+    /// Registered model the int8 model becomes a version of.
+    #[arg(long, value_name = "NAME", default_value = pipeline::tracking::DEFAULT_REGISTERED_MODEL)]
+    registered_model: String,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn log_cmd(a: LogArgs) -> anyhow::Result<ExitCode> {
+    let uri = pipeline::tracking::tracking_uri(a.tracking_uri)
+        .context("no MLflow server: pass --tracking-uri or set MLFLOW_TRACKING_URI")?;
+    let client = pipeline::mlflow::Client::from_uri(&uri)?;
+    let opts = pipeline::tracking::LogOptions {
+        experiment: a.experiment,
+        run_name: a.run_name,
+        registered_model: a.registered_model,
+        git_commit: None,
+    };
+    let summary = pipeline::tracking::log_run_dir_blocking(&client, &a.run_dir, &opts)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    }
+    print_log_summary(&summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_log_summary(s: &pipeline::tracking::LogSummary) {
+    eprintln!(
+        "[log] MLflow run {} ({}) FINISHED in experiment {:?} ({}): {} params, {} metric values, {} artifacts + manifest",
+        s.run_id,
+        s.run_name,
+        s.experiment_name,
+        s.experiment_id,
+        s.params,
+        s.metrics,
+        s.artifacts.len()
+    );
+    eprintln!("[log] registered model {:?} version {} ← {}", s.registered_model, s.model_version, s.model_source);
+    match &s.git_commit {
+        Some(c) => eprintln!("[log] git commit {c}; data fingerprint {}", s.data_fingerprint),
+        None => eprintln!(
+            "[log] git commit unknown (no git checkout here and GIT_COMMIT unset): tag omitted; data fingerprint {}",
+            s.data_fingerprint
+        ),
+    }
+    eprintln!("[log] {}", s.run_url);
+}
+
+#[derive(Args)]
+struct RollbackArgs {
+    /// The history sequence whose model goes back into production (it is re-signed as a new sequence,
+    /// since phones refuse lower ones).
+    #[arg(long, value_name = "N")]
+    to: u64,
+    /// The production store: s3://bucket[/prefix], file:///dir or a folder path.
+    #[arg(long, value_name = "URL")]
+    store: String,
+    /// The signing key (from `pipeline keygen`).
+    #[arg(long, value_name = "KEYFILE")]
+    signing_key: PathBuf,
+    /// S3 endpoint URL (default: AWS_ENDPOINT_URL). Credentials are read from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY only, never from the command line.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// Days until the new manifest expires and phones refuse it.
+    #[arg(long, value_name = "DAYS", default_value_t = pipeline::release::DEFAULT_EXPIRES_IN_DAYS)]
+    expires_in_days: u32,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn rollback(a: RollbackArgs) -> anyhow::Result<ExitCode> {
+    let signer = pipeline::publish::read_signing_key(&a.signing_key)?;
+    let mut s3 = pipeline::store::S3Options::from_env();
+    if a.s3_endpoint.is_some() {
+        s3.endpoint = a.s3_endpoint;
+    }
+    let store = pipeline::store::Store::open(&a.store, &s3)?;
+    let summary = pipeline::release::rollback(&store, &signer, a.to, a.expires_in_days)?;
+    print_release_summary("rollback", &summary);
+    if a.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human lines of a release or rollback summary, on stderr.
+fn print_release_summary(command: &str, s: &pipeline::release::ReleaseSummary) {
+    use pipeline::release::ReleaseOutcome;
+    match s.outcome {
+        ReleaseOutcome::AlreadyCurrent => eprintln!(
+            "[{command}] {}: already current: sequence {} serves model {} (sha256 {}); nothing written",
+            s.store, s.sequence, s.version, s.sha256
+        ),
+        ReleaseOutcome::Released => {
+            let from = s.rollback_of.map(|r| format!(", the model of history/{r}.json")).unwrap_or_default();
+            eprintln!(
+                "[{command}] {}: sequence {} (was {}) now serves model {}{from} (sha256 {}, {} bytes, run {}), \
+                 signed by key {}, expires {}",
+                s.store,
+                s.sequence,
+                s.previous_sequence.map_or("none".to_string(), |p| p.to_string()),
+                s.version,
+                s.sha256,
+                s.size,
+                s.source_run_id,
+                s.key_id,
+                s.expires_at.to_rfc3339()
+            );
+            eprintln!("[{command}] wrote {}", s.written.join(", "));
+        }
+    }
+    for w in &s.warnings {
+        eprintln!("[{command}] warning: {w}");
+    }
+}
+
+#[derive(Args)]
+struct PromoteArgs {
+    /// The MLflow tracking server (default: MLFLOW_TRACKING_URI).
+    #[arg(long, value_name = "URL")]
+    tracking_uri: Option<String>,
+    /// The experiment whose runs are candidates.
+    #[arg(long, default_value = pipeline::tracking::DEFAULT_EXPERIMENT)]
+    experiment: String,
+    /// The production store: s3://bucket[/prefix], file:///dir or a folder path.
+    #[arg(long, value_name = "URL")]
+    store: String,
+    /// S3 endpoint URL (default: AWS_ENDPOINT_URL). Credentials are read from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY only, never from the command line.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// The signing key (from `pipeline keygen`).
+    #[arg(long, value_name = "KEYFILE")]
+    signing_key: PathBuf,
+    /// Lowest int8 accuracy on held-out simulated subjects (0..1) a run needs.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.80)]
+    min_accuracy: f64,
+    /// Most accuracy points the int8 model may lose against fp32.
+    #[arg(long, value_name = "POINTS", default_value_t = 2.0)]
+    max_accuracy_drop: f64,
+    /// The registered model whose version gets the `production` alias.
+    #[arg(long, value_name = "NAME", default_value = pipeline::tracking::DEFAULT_REGISTERED_MODEL)]
+    registered_model: String,
+    /// Semantic version of the release (default 0.<sequence>.0).
+    #[arg(long, value_name = "V")]
+    version: Option<semver::Version>,
+    /// Days until the manifest expires and phones refuse it.
+    #[arg(long, value_name = "DAYS", default_value_t = pipeline::release::DEFAULT_EXPIRES_IN_DAYS)]
+    expires_in_days: u32,
+    /// Also write the summary (JSON) to this file, e.g. for Jenkins to archive.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn promote(a: PromoteArgs) -> anyhow::Result<ExitCode> {
+    use pipeline::mlflow::promotion::Gates;
+    let uri = pipeline::tracking::tracking_uri(a.tracking_uri)
+        .context("no MLflow server: pass --tracking-uri or set MLFLOW_TRACKING_URI")?;
+    let client = pipeline::mlflow::Client::from_uri(&uri)?;
+    let signer = pipeline::publish::read_signing_key(&a.signing_key)?;
+    let mut s3 = pipeline::store::S3Options::from_env();
+    if a.s3_endpoint.is_some() {
+        s3.endpoint = a.s3_endpoint;
+    }
+    let store = pipeline::store::Store::open(&a.store, &s3)?;
+    let cfg = pipeline::promote::PromoteConfig {
+        experiment: a.experiment,
+        gates: Gates { min_accuracy: a.min_accuracy, max_accuracy_drop: a.max_accuracy_drop },
+        registered_model: a.registered_model,
+        version: a.version,
+        expires_in_days: a.expires_in_days,
+    };
+    let summary = pipeline::promote::promote(&client, &store, &signer, &cfg)?;
+    for r in &summary.rejected {
+        eprintln!("[promote] skipped run {}: {}", r.run_id, r.reason);
+    }
+    print_release_summary("promote", &summary.release);
+    match (&summary.model_version, &summary.alias_error) {
+        (Some(v), _) => {
+            eprintln!("[promote] registered model {:?} version {v} is now alias production", cfg.registered_model)
+        }
+        (None, Some(e)) => eprintln!("[promote] warning: the production alias was not moved: {e}"),
+        _ => {}
+    }
+    let json = serde_json::to_string_pretty(&summary)?;
+    if let Some(path) = &a.summary {
+        pipeline::fsutil::write_atomic(path, json.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }

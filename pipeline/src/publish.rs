@@ -1,14 +1,16 @@
-//! Publishing a model to a bucket-shaped store (a local folder here; the later `promote` reuses the same
-//! steps against S3): `models/<sha256>.onnx` first, then `history/<sequence>.json`, then `latest.json`
-//! last, so a reader that sees a manifest always finds the model it names.
+//! Publishing a model to a bucket-shaped local folder under an explicit sequence, plus the signing keys:
+//! the release protocol of [`crate::release`] (`models/<sha256>.onnx` first, then
+//! `history/<sequence>.json`, then `latest.json` last, so a reader that sees a manifest always finds the
+//! model it names), which `promote` and `rollback` use against S3 too.
 
 use crate::fsutil::write_atomic;
 use crate::onnx;
-use anyhow::{Context, bail, ensure};
-use hapticmat_core::delivery::manifest::{HISTORY_PREFIX, LATEST, MODEL_NAME, hex};
-use hapticmat_core::delivery::{Contract, Envelope, Manifest, SCHEMA_VERSION, Signer25519};
+use crate::release::{ReleaseRequest, release_at};
+use crate::store::Store;
+use anyhow::{Context, ensure};
+use hapticmat_core::delivery::manifest::LATEST;
+use hapticmat_core::delivery::{Contract, Manifest, Signer25519};
 use hapticmat_core::inference::meta;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// Days a manifest stays valid unless told otherwise; Jenkins re-signs well before.
@@ -120,63 +122,26 @@ pub fn model_contract(model: &onnx::proto::ModelProto) -> anyhow::Result<Contrac
 /// The sequence of the store's current `latest.json`, if it has one (read, not verified: the publisher
 /// trusts its own store, and a rotated key must not block the next publication).
 pub fn current_sequence(store: &Path) -> anyhow::Result<Option<u64>> {
-    let path = store.join(LATEST);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let manifest = Envelope::parse(&bytes)
-        .and_then(|e| e.manifest_unverified())
-        .with_context(|| format!("{} is not a manifest", path.display()))?;
-    Ok(Some(manifest.sequence))
+    let store = Store::local(store)?;
+    Ok(crate::release::status(&store)?.latest.map(|m| m.sequence))
 }
 
-/// Signs and lays out one publication: model, history entry, then `latest.json`, each written atomically.
+/// Signs and lays out one publication in a local folder with the release protocol
+/// ([`crate::release::release_at`]): model, history entry, then `latest.json`, each written atomically.
 pub fn publish(cfg: &PublishConfig, signer: &Signer25519) -> anyhow::Result<Published> {
     let proto = onnx::load(&cfg.model)?;
     let contract = model_contract(&proto).with_context(|| format!("{}", cfg.model.display()))?;
     contract.check_supported().with_context(|| format!("{} cannot be served by this core", cfg.model.display()))?;
-    if let Some(current) = current_sequence(&cfg.store)? {
-        ensure!(
-            cfg.sequence > current,
-            "sequence {} is not higher than the store's current sequence {current}: phones would refuse it as a rollback",
-            cfg.sequence
-        );
-    }
-    let history = cfg.store.join(format!("{HISTORY_PREFIX}{}.json", cfg.sequence));
-    ensure!(!history.exists(), "{} exists: a sequence is never reused", history.display());
-
-    let bytes = std::fs::read(&cfg.model).with_context(|| format!("reading {}", cfg.model.display()))?;
-    let sha256 = hex(&Sha256::digest(&bytes));
-    let created_at = chrono::Utc::now();
-    let manifest = Manifest {
-        schema_version: SCHEMA_VERSION,
-        model: MODEL_NAME.into(),
-        sequence: cfg.sequence,
-        version: cfg.version.clone().unwrap_or_else(|| semver::Version::new(0, cfg.sequence, 0)),
-        object_key: Manifest::object_key_for(&sha256),
-        sha256,
-        size: bytes.len() as u64,
+    let model_bytes = std::fs::read(&cfg.model).with_context(|| format!("reading {}", cfg.model.display()))?;
+    let store = Store::local(&cfg.store)?;
+    let request = ReleaseRequest {
+        model_bytes,
         contract,
         source_run_id: cfg.source_run_id.clone(),
-        created_at,
-        expires_at: created_at + chrono::Duration::days(i64::from(cfg.expires_in_days.max(1))),
+        version: cfg.version.clone(),
+        expires_in_days: cfg.expires_in_days,
     };
-    let envelope = signer.sign(&manifest)?;
-
-    let object = cfg.store.join(&manifest.object_key);
-    let present = std::fs::read(&object).map(|b| hex(&Sha256::digest(&b)) == manifest.sha256).unwrap_or(false);
-    if !present {
-        write_atomic(&object, &bytes).with_context(|| format!("writing {}", object.display()))?;
-    }
-    let signed = envelope.to_bytes();
-    write_atomic(&history, &signed).with_context(|| format!("writing {}", history.display()))?;
-    let latest = cfg.store.join(LATEST);
-    // Re-check right before the switch: another publisher may have moved on meanwhile.
-    if let Some(current) = current_sequence(&cfg.store)?.filter(|c| *c >= cfg.sequence) {
-        bail!("the store moved to sequence {current} while publishing {}; latest.json left as is", cfg.sequence);
-    }
-    write_atomic(&latest, &signed).with_context(|| format!("writing {}", latest.display()))?;
-    Ok(Published { manifest, model_written: !present, latest })
+    let summary = release_at(&store, signer, &request, cfg.sequence)
+        .with_context(|| format!("publishing {} to {}", cfg.model.display(), store.describe()))?;
+    Ok(Published { manifest: summary.manifest, model_written: summary.model_uploaded, latest: cfg.store.join(LATEST) })
 }

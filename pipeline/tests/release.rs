@@ -1,0 +1,513 @@
+//! The production release protocol (`pipeline::release`) and its store (`pipeline::store`), against a
+//! local folder always and against the real SeaweedFS when the stack runs (HM_S3_URL; admin credentials
+//! from HM_S3_ACCESS_KEY / HM_S3_SECRET_KEY, defaulting to the dev stack's). Each S3 test works under its
+//! own prefix of the `production` bucket and deletes it afterwards. What a phone sees is checked with the
+//! phone's own updater, reading anonymously over HTTP as a phone does.
+
+mod support;
+
+use hapticmat_core::delivery::manifest::LATEST;
+use hapticmat_core::delivery::{Manifest, UpdateStatus};
+use pipeline::release::{
+    ReleaseError, ReleaseOutcome, ReleaseRequest, ReleaseSummary, plan_release, release, release_at, rollback,
+};
+use pipeline::store::{RetryPolicy, S3Options, Store, StoreError};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+use support::{fixture, sha256_file, updater};
+
+const BUCKET: &str = "production";
+
+/// The S3 endpoint of the running stack, or `None` (after saying so) when it is not configured.
+fn s3_endpoint() -> Option<String> {
+    match std::env::var("HM_S3_URL").ok().filter(|v| !v.is_empty()) {
+        Some(url) => Some(url.trim_end_matches('/').to_string()),
+        None if std::env::var("HM_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("HM_REQUIRE_SERVICES=1 but HM_S3_URL is not set: start the stack (scripts/services.sh start)")
+        }
+        None => {
+            eprintln!("skipped: stack not running (HM_S3_URL unset)");
+            None
+        }
+    }
+}
+
+/// Short retries so that fault tests end in about a second.
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 2,
+        init_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(200),
+        retry_timeout: Duration::from_secs(5),
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(5),
+    }
+}
+
+fn admin_options(endpoint: &str) -> S3Options {
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_string());
+    S3Options {
+        endpoint: Some(endpoint.to_string()),
+        region: Some("us-east-1".into()),
+        access_key_id: Some(var("HM_S3_ACCESS_KEY", "hm-admin")),
+        secret_access_key: Some(var("HM_S3_SECRET_KEY", "hm-admin-dev-secret")),
+        retry: fast_retry(),
+        ..Default::default()
+    }
+}
+
+fn unique_prefix(what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("test-{what}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A store under test: a temporary folder, or a fresh prefix of the S3 bucket (deleted on drop).
+struct TestStore {
+    kind: &'static str,
+    /// The store URL (`--store`).
+    url: String,
+    /// Where a phone reads it.
+    phone_url: String,
+    /// S3 only: the endpoint, for more clients on the same prefix.
+    endpoint: Option<String>,
+    store: Store,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl TestStore {
+    fn local() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let store = Store::local(dir.path()).unwrap();
+        TestStore { kind: "local", phone_url: format!("{url}/"), url, endpoint: None, store, dir: Some(dir) }
+    }
+
+    fn s3(endpoint: &str, what: &str) -> Self {
+        let prefix = unique_prefix(what);
+        let store = Store::s3(BUCKET, &prefix, &admin_options(endpoint)).unwrap();
+        TestStore {
+            kind: "s3",
+            url: format!("s3://{BUCKET}/{prefix}"),
+            phone_url: format!("{endpoint}/{BUCKET}/{prefix}/"),
+            endpoint: Some(endpoint.to_string()),
+            store,
+            dir: None,
+        }
+    }
+
+    /// Another client on the same store (as a second Jenkins job would have).
+    fn reopen(&self) -> Store {
+        match &self.endpoint {
+            Some(e) => Store::open(&self.url, &admin_options(e)).unwrap(),
+            None => Store::open(&self.url, &S3Options::default()).unwrap(),
+        }
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.store.list("", "list for the test").unwrap()
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if self.kind == "s3" {
+            for key in self.store.list("", "clean up").unwrap_or_default() {
+                let _ = self.store.delete(&key, "clean up");
+            }
+        }
+    }
+}
+
+/// The local store, and an S3 one when the stack runs.
+fn stores(what: &str) -> Vec<TestStore> {
+    let mut v = vec![TestStore::local()];
+    v.extend(s3_endpoint().map(|e| TestStore::s3(&e, what)));
+    v
+}
+
+fn request(model: &Path, run: &str) -> ReleaseRequest {
+    let proto = pipeline::onnx::load(model).unwrap();
+    ReleaseRequest {
+        model_bytes: std::fs::read(model).unwrap(),
+        contract: pipeline::publish::model_contract(&proto).unwrap(),
+        source_run_id: run.into(),
+        version: None,
+        expires_in_days: 30,
+    }
+}
+
+/// The manifest `latest.json` holds, verified with the pinned key as a phone would.
+fn latest(ts: &TestStore) -> Manifest {
+    let o = ts.store.get(LATEST, "read for the test").unwrap().expect("latest.json exists");
+    fixture().pinned().verify(&o.bytes).expect("latest.json verifies with the pinned key")
+}
+
+/// Runs the phone's updater against the store and returns what it serves afterwards.
+fn phone_installs(ts: &TestStore, cache: &Path) -> (u64, String) {
+    match updater(&ts.phone_url, cache).check_now() {
+        Ok(UpdateStatus::Updated { model }) => (model.sequence, model.sha256),
+        other => panic!("{}: the phone did not install a new model: {other:?}", ts.kind),
+    }
+}
+
+#[test]
+fn a_release_is_installed_by_the_phone_and_a_rerun_writes_nothing() {
+    let fx = fixture();
+    for ts in stores("release") {
+        let req = request(&fx.a, "run-a");
+        let s = release(&ts.store, &fx.signer(), &req).unwrap();
+        assert_eq!((s.outcome, s.sequence, s.previous_sequence), (ReleaseOutcome::Released, 1, None), "{}", ts.kind);
+        assert_eq!(s.sha256, sha256_file(&fx.a));
+        assert!(s.model_uploaded && !s.model_replaced);
+        assert_eq!(s.written, vec![s.object_key.clone(), "history/1.json".into(), LATEST.into()]);
+        let m = latest(&ts);
+        assert_eq!((m.sequence, m.sha256.as_str(), m.source_run_id.as_str()), (1, s.sha256.as_str(), "run-a"));
+        let cache = tempfile::tempdir().unwrap();
+        assert_eq!(phone_installs(&ts, cache.path()), (1, s.sha256.clone()), "{}", ts.kind);
+
+        let keys = ts.keys();
+        let before = ts.store.head(LATEST, "head for the test").unwrap().unwrap().version;
+        let again = release(&ts.store, &fx.signer(), &req).unwrap();
+        assert_eq!((again.outcome, again.sequence), (ReleaseOutcome::AlreadyCurrent, 1), "{}", ts.kind);
+        assert!(again.written.is_empty() && !again.model_uploaded);
+        assert_eq!(ts.keys(), keys, "{}: nothing written", ts.kind);
+        assert_eq!(ts.store.head(LATEST, "head for the test").unwrap().unwrap().version, before);
+    }
+}
+
+#[test]
+fn a_second_model_takes_the_next_sequence_and_rollback_republishes_the_first() {
+    let fx = fixture();
+    for ts in stores("rollback") {
+        let signer = fx.signer();
+        let a = release(&ts.store, &signer, &request(&fx.a, "run-a")).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        phone_installs(&ts, cache.path());
+        let b = release(&ts.store, &signer, &request(&fx.b, "run-b")).unwrap();
+        assert_eq!((b.sequence, b.previous_sequence), (2, Some(1)), "{}", ts.kind);
+        assert_eq!(phone_installs(&ts, cache.path()), (2, b.sha256.clone()));
+
+        let r = rollback(&ts.store, &signer, 1, 30).unwrap();
+        assert_eq!(
+            (r.outcome, r.sequence, r.previous_sequence, r.rollback_of),
+            (ReleaseOutcome::Released, 3, Some(2), Some(1))
+        );
+        assert_eq!((r.sha256.as_str(), r.source_run_id.as_str()), (a.sha256.as_str(), "run-a"), "{}", ts.kind);
+        assert!(!r.model_uploaded, "the model is already in the store");
+        assert_eq!(r.written, vec!["history/3.json".to_string(), LATEST.into()]);
+        assert_eq!(latest(&ts).sha256, a.sha256);
+        assert_eq!(phone_installs(&ts, cache.path()), (3, a.sha256.clone()), "{}", ts.kind);
+
+        let again = rollback(&ts.store, &signer, 1, 30).unwrap();
+        assert_eq!((again.outcome, again.sequence), (ReleaseOutcome::AlreadyCurrent, 3), "{}", ts.kind);
+        let status = pipeline::release::status(&ts.store).unwrap();
+        assert_eq!(status.history, vec![1, 2, 3]);
+        assert_eq!(status.latest.map(|m| m.sequence), Some(3));
+
+        let e = rollback(&ts.store, &signer, 9, 30).unwrap_err();
+        assert!(matches!(e, ReleaseError::NoSuchSequence { .. }) && e.to_string().contains("history/9.json"), "{e}");
+    }
+}
+
+#[test]
+fn two_releases_planned_from_the_same_start_have_one_winner() {
+    let fx = fixture();
+    for ts in stores("race") {
+        let (ra, rb) = (request(&fx.a, "run-a"), request(&fx.b, "run-b"));
+        // Both read the same (empty) store before either writes, as two overlapping Jenkins jobs do.
+        let other = ts.reopen();
+        let plan_a = plan_release(&ts.store, &ra).unwrap();
+        let plan_b = plan_release(&other, &rb).unwrap();
+        assert_eq!((plan_a.sequence(), plan_b.sequence()), (Some(1), Some(1)));
+        let won = plan_a.execute(&ts.store, &fx.signer()).unwrap();
+        let lost = plan_b.execute(&other, &fx.signer()).unwrap_err();
+        assert!(lost.is_conflict(), "{}: {lost}", ts.kind);
+        assert!(lost.to_string().contains("another promotion took sequence 1"), "{lost}");
+        let m = latest(&ts);
+        assert_eq!((m.sequence, m.sha256.as_str()), (1, won.sha256.as_str()), "{}: the winner's manifest", ts.kind);
+
+        // A plan whose latest.json reading is stale loses at the final switch, after taking its own
+        // sequence in history/, and leaves the pointer as the other promotion wrote it. (The other one
+        // takes sequence 5 here, so that the stale plan's sequence 2 is still free in history/.)
+        let (rc, rd) = (request(&fx.b, "run-c"), request(&fx.a, "run-d"));
+        let stale = plan_release(&other, &rc).unwrap();
+        assert_eq!(stale.sequence(), Some(2));
+        release_at(&ts.store, &fx.signer(), &rd, 5).unwrap();
+        let lost = stale.execute(&other, &fx.signer()).unwrap_err();
+        assert!(lost.is_conflict(), "{lost}");
+        assert!(lost.to_string().contains("latest.json changed during promotion"), "{lost}");
+        assert_eq!(latest(&ts).sequence, 5);
+        // The loser's history entry stays unused, and the next release goes above it and the pointer.
+        assert_eq!(pipeline::release::status(&ts.store).unwrap().history, vec![1, 2, 5]);
+        assert_eq!(latest(&ts).source_run_id, "run-d");
+    }
+}
+
+#[test]
+fn concurrent_releases_leave_a_valid_manifest_of_a_winner() {
+    let fx = fixture();
+    for ts in stores("threads") {
+        let ts = Arc::new(ts);
+        let barrier = Arc::new(Barrier::new(2));
+        let handles: Vec<_> = [(fx.a.clone(), "run-a"), (fx.b.clone(), "run-b")]
+            .into_iter()
+            .map(|(model, run)| {
+                let (ts, barrier) = (ts.clone(), barrier.clone());
+                let req = request(&model, run);
+                std::thread::spawn(move || {
+                    let store = ts.reopen();
+                    barrier.wait();
+                    release(&store, &fixture().signer(), &req)
+                })
+            })
+            .collect();
+        let results: Vec<Result<ReleaseSummary, ReleaseError>> =
+            handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let winners: Vec<&ReleaseSummary> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        for r in &results {
+            if let Err(e) = r {
+                assert!(e.is_conflict(), "{}: a loser gets Conflict, not {e}", ts.kind);
+            }
+        }
+        eprintln!("{}: {} of 2 overlapping releases won", ts.kind, winners.len());
+        // Overlapping releases: one wins; if the scheduler ran them one after the other, both win in turn.
+        let last = winners.iter().max_by_key(|s| s.sequence).expect("at least one release wins");
+        let m = latest(&ts);
+        assert_eq!((m.sequence, m.sha256.as_str()), (last.sequence, last.sha256.as_str()), "{}", ts.kind);
+    }
+}
+
+#[test]
+fn twenty_concurrent_conditional_writes_with_one_version_have_one_winner() {
+    for ts in stores("cas") {
+        // SeaweedFS re-checks the precondition under a short-lived per-object lock whose waiters poll
+        // about once a second, so under 20-way contention a loser may wait seconds for its 412.
+        let store = Arc::new(match &ts.endpoint {
+            Some(e) => {
+                let mut opts = admin_options(e);
+                opts.retry.request_timeout = Duration::from_secs(60);
+                opts.retry.retry_timeout = Duration::from_secs(60);
+                Store::open(&ts.url, &opts).unwrap()
+            }
+            None => ts.reopen(),
+        });
+        let first = ts.store.put_if_absent("cas.json", b"start", "create").unwrap();
+        let run = |f: Arc<dyn Fn(usize) -> Result<(), StoreError> + Send + Sync>| {
+            let barrier = Arc::new(Barrier::new(20));
+            let handles: Vec<_> = (0..20)
+                .map(|i| {
+                    let (f, barrier) = (f.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        f(i)
+                    })
+                })
+                .collect();
+            let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            for r in &results {
+                if let Err(e) = r {
+                    assert!(e.is_conflict(), "a failed precondition is a Conflict, not {e}");
+                }
+            }
+            results.iter().filter(|r| r.is_ok()).count()
+        };
+        let (s, expected) = (store.clone(), first.clone());
+        let swaps = run(Arc::new(move |i| {
+            s.put_if_match("cas.json", format!("writer {i}").as_bytes(), Some(&expected), "swap").map(|_| ())
+        }));
+        assert_eq!(swaps, 1, "{}: exactly one compare-and-swap wins", ts.kind);
+        let now = ts.store.get("cas.json", "read").unwrap().unwrap();
+        assert!(now.bytes.starts_with(b"writer "), "{}", ts.kind);
+        let stale = ts.store.put_if_match("cas.json", b"late", Some(&first), "swap").unwrap_err();
+        assert!(stale.is_conflict() && stale.to_string().contains("cas.json"), "{stale}");
+
+        let s = store.clone();
+        let creates = run(Arc::new(move |i| {
+            s.put_if_absent("new.json", format!("creator {i}").as_bytes(), "create").map(|_| ())
+        }));
+        assert_eq!(creates, 1, "{}: exactly one create-if-absent wins", ts.kind);
+    }
+}
+
+#[test]
+fn rollback_to_a_tampered_model_is_refused_naming_the_key() {
+    let fx = fixture();
+    for ts in stores("tamper") {
+        let a = release(&ts.store, &fx.signer(), &request(&fx.a, "run-a")).unwrap();
+        release(&ts.store, &fx.signer(), &request(&fx.b, "run-b")).unwrap();
+        ts.store.put(&a.object_key, b"not the model any more", "tamper").unwrap();
+        let e = rollback(&ts.store, &fx.signer(), 1, 30).unwrap_err();
+        assert!(matches!(e, ReleaseError::ModelAltered { .. }), "{}: {e}", ts.kind);
+        assert!(e.to_string().contains(&a.object_key), "{e}");
+        assert_eq!(latest(&ts).sequence, 2, "{}: production untouched", ts.kind);
+
+        ts.store.delete(&a.object_key, "lose the model").unwrap();
+        let e = rollback(&ts.store, &fx.signer(), 1, 30).unwrap_err();
+        assert!(matches!(e, ReleaseError::ModelMissing { .. }) && e.to_string().contains(&a.object_key), "{e}");
+    }
+}
+
+#[test]
+fn a_rollback_refuses_a_history_entry_whose_signature_fails() {
+    let fx = fixture();
+    let ts = TestStore::local();
+    release(&ts.store, &fx.signer(), &request(&fx.a, "run-a")).unwrap();
+    release(&ts.store, &fx.signer(), &request(&fx.b, "run-b")).unwrap();
+    // Swap history/1.json's payload for history/2.json's, keeping 1's signature: a forged entry.
+    let entry = |n: u64| -> serde_json::Value {
+        serde_json::from_slice(&ts.store.get(&format!("history/{n}.json"), "read").unwrap().unwrap().bytes).unwrap()
+    };
+    let mut forged = entry(1);
+    forged["payload"] = entry(2)["payload"].clone();
+    ts.store.put("history/1.json", &serde_json::to_vec(&forged).unwrap(), "forge").unwrap();
+    let e = rollback(&ts.store, &fx.signer(), 1, 30).unwrap_err();
+    assert!(matches!(e, ReleaseError::BadHistorySignature { .. }), "{e}");
+}
+
+#[test]
+fn other_bytes_under_a_models_hash_are_overwritten_and_reported() {
+    let fx = fixture();
+    let ts = TestStore::local();
+    let key = Manifest::object_key_for(&sha256_file(&fx.a));
+    ts.store.put(&key, b"corrupted", "corrupt").unwrap();
+    let s = release(&ts.store, &fx.signer(), &request(&fx.a, "run-a")).unwrap();
+    assert!(s.model_uploaded && s.model_replaced);
+    assert!(s.warnings.iter().any(|w| w.contains(&key)), "{:?}", s.warnings);
+    assert_eq!(sha256_file(&ts.dir.as_ref().unwrap().path().join(&key)), s.sha256);
+}
+
+#[test]
+fn a_current_manifest_close_to_expiry_is_re_signed_under_a_new_sequence() {
+    let fx = fixture();
+    let ts = TestStore::local();
+    let short = ReleaseRequest { expires_in_days: 1, ..request(&fx.a, "run-a") };
+    release(&ts.store, &fx.signer(), &short).unwrap();
+    let s = release(&ts.store, &fx.signer(), &request(&fx.a, "run-a")).unwrap();
+    assert_eq!((s.outcome, s.sequence, s.model_uploaded), (ReleaseOutcome::Released, 2, false));
+    assert!((s.expires_at - s.created_at).num_days() == 30);
+}
+
+#[test]
+fn a_model_this_core_cannot_serve_is_refused_before_anything_is_written() {
+    let fx = fixture();
+    let ts = TestStore::local();
+    let e = release(&ts.store, &fx.signer(), &request(&fx.wrong_labels, "bad")).unwrap_err();
+    assert!(matches!(e, ReleaseError::Contract(_)) && e.to_string().contains("labels"), "{e}");
+    assert!(ts.keys().is_empty());
+}
+
+#[test]
+fn pipeline_rollback_prints_one_json_summary() {
+    let fx = fixture();
+    for ts in stores("cli") {
+        release(&ts.store, &fx.signer(), &request(&fx.a, "run-a")).unwrap();
+        release(&ts.store, &fx.signer(), &request(&fx.b, "run-b")).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline"));
+        cmd.args(["rollback", "--to", "1", "--json", "--store", &ts.url, "--signing-key"]).arg(&fx.key);
+        for v in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"] {
+            cmd.env_remove(v);
+        }
+        if let Some(endpoint) = &ts.endpoint {
+            let o = admin_options(endpoint);
+            cmd.args(["--s3-endpoint", endpoint])
+                .env("AWS_ACCESS_KEY_ID", o.access_key_id.unwrap())
+                .env("AWS_SECRET_ACCESS_KEY", o.secret_access_key.unwrap())
+                .env("AWS_REGION", "us-east-1");
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", ts.kind);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
+        assert_eq!(v["outcome"], "released");
+        assert_eq!((v["sequence"].as_u64(), v["rollback_of"].as_u64()), (Some(3), Some(1)));
+        assert_eq!(v["sha256"], sha256_file(&fx.a));
+        assert!(stderr.contains("[rollback]") && stderr.contains("sequence 3"), "{stderr}");
+        assert_eq!(latest(&ts).sequence, 3);
+    }
+}
+
+#[test]
+fn an_anonymous_put_to_production_is_refused() {
+    let Some(endpoint) = s3_endpoint() else { return };
+    let prefix = unique_prefix("anon");
+    let addr = endpoint.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = b"{\"not\": \"signed\"}";
+    write!(
+        conn,
+        "PUT /{BUCKET}/{prefix}/latest.json HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(body).unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 403"), "anonymous PUT answered: {}", answer.lines().next().unwrap_or(""));
+
+    // The store without credentials goes unsigned and gets the same refusal, named as such.
+    let anonymous = S3Options { endpoint: Some(endpoint.clone()), retry: fast_retry(), ..Default::default() };
+    let store = Store::s3(BUCKET, &prefix, &anonymous).unwrap();
+    let e = store.put(LATEST, body, "write latest.json").unwrap_err();
+    assert!(matches!(e, StoreError::AccessDenied { .. }), "{e}");
+    let admin = Store::s3(BUCKET, &prefix, &admin_options(&endpoint)).unwrap();
+    assert!(admin.get(LATEST, "read").unwrap().is_none(), "nothing was written");
+}
+
+#[test]
+fn a_wrong_secret_is_access_denied_without_printing_the_secret() {
+    let Some(endpoint) = s3_endpoint() else { return };
+    let secret = format!("wrong-secret-{}", std::process::id());
+    let opts = S3Options { secret_access_key: Some(secret.clone()), ..admin_options(&endpoint) };
+    let prefix = unique_prefix("secret");
+    let store = Store::s3(BUCKET, &prefix, &opts).unwrap();
+    let e = release(&store, &fixture().signer(), &request(&fixture().a, "run")).unwrap_err();
+    let text = e.to_string();
+    let host = endpoint.trim_start_matches("http://");
+    assert!(text.contains(&format!("access denied by {host} for {BUCKET}/{prefix}/latest.json")), "{text}");
+    assert!(text.contains("read latest.json"), "{text}");
+    assert!(!text.contains(&secret) && !format!("{e:?}").contains(&secret), "the secret leaked: {text}");
+}
+
+#[test]
+fn an_unreachable_store_fails_after_bounded_retries_naming_endpoint_and_step() {
+    // A port that was just free: connections are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let store = Store::s3(BUCKET, "p", &admin_options(&endpoint)).unwrap();
+    let start = Instant::now();
+    let e = release(&store, &fixture().signer(), &request(&fixture().a, "run")).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, ReleaseError::Store(StoreError::Unreachable { .. })), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")) && text.contains("read latest.json"), "{text}");
+    assert!(!text.contains("hm-admin-dev-secret"));
+    assert!(start.elapsed() < Duration::from_secs(15), "retries are bounded: {:?}", start.elapsed());
+}
+
+#[test]
+fn a_failing_store_is_retried_a_bounded_number_of_times() {
+    // A tiny server that answers every request with 503.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ =
+                conn.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let store = Store::s3(BUCKET, "p", &admin_options(&format!("http://127.0.0.1:{port}"))).unwrap();
+    let e = store.get(LATEST, "read latest.json").unwrap_err();
+    assert!(e.to_string().contains("read latest.json") && e.to_string().contains("503"), "{e}");
+    assert_eq!(hits.load(Ordering::SeqCst), fast_retry().max_retries + 1, "one try and the configured retries");
+}
