@@ -29,6 +29,9 @@ HM_DB_USER="${HM_DB_USER:-mlflow}"
 HM_DB_PASSWORD="${HM_DB_PASSWORD:-mlflow-dev-password}"
 HM_S3_ACCESS_KEY="${HM_S3_ACCESS_KEY:-hm-admin}"
 HM_S3_SECRET_KEY="${HM_S3_SECRET_KEY:-hm-admin-dev-secret}"
+# The identity Jenkins publishes with: read, list and write of bucket production only (as in compose).
+HM_S3_PUBLISHER_ACCESS_KEY="${HM_S3_PUBLISHER_ACCESS_KEY:-hm-publisher}"
+HM_S3_PUBLISHER_SECRET_KEY="${HM_S3_PUBLISHER_SECRET_KEY:-hm-publisher-dev-secret}"
 HM_S3_REGION="${HM_S3_REGION:-us-east-1}"
 
 # Pinned versions. The Go module proxy reachable here serves this SeaweedFS pseudo-version (release 4.53);
@@ -197,12 +200,18 @@ SQL
 # --- SeaweedFS -------------------------------------------------------------------------------------
 write_s3_config() {
   mkdir -p "$S3_DIR/data"
-  (umask 077 && HM_S3_ACCESS_KEY="$HM_S3_ACCESS_KEY" HM_S3_SECRET_KEY="$HM_S3_SECRET_KEY" "$PYTHON" - "$S3_DIR/s3.json" <<'PY'
+  (umask 077 && HM_S3_ACCESS_KEY="$HM_S3_ACCESS_KEY" HM_S3_SECRET_KEY="$HM_S3_SECRET_KEY" \
+    HM_S3_PUBLISHER_ACCESS_KEY="$HM_S3_PUBLISHER_ACCESS_KEY" HM_S3_PUBLISHER_SECRET_KEY="$HM_S3_PUBLISHER_SECRET_KEY" \
+    "$PYTHON" - "$S3_DIR/s3.json" <<'PY'
 import json, os, sys
 cfg = {"identities": [
     {"name": "admin",
      "credentials": [{"accessKey": os.environ["HM_S3_ACCESS_KEY"], "secretKey": os.environ["HM_S3_SECRET_KEY"]}],
      "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
+    {"name": "publisher",
+     "credentials": [{"accessKey": os.environ["HM_S3_PUBLISHER_ACCESS_KEY"],
+                      "secretKey": os.environ["HM_S3_PUBLISHER_SECRET_KEY"]}],
+     "actions": ["Read:production", "Write:production", "List:production"]},
     {"name": "anonymous", "actions": ["Read:production"]},
 ]}
 with open(sys.argv[1], "w") as f:
@@ -284,7 +293,7 @@ cmd_env() { # for other scripts: eval "$(scripts/services.sh env)"
   cat <<EOF
 export HM_MYSQL_PORT=$HM_MYSQL_PORT HM_S3_PORT=$HM_S3_PORT HM_MLFLOW_PORT=$HM_MLFLOW_PORT
 export HM_DB_NAME=$HM_DB_NAME HM_DB_USER=$HM_DB_USER
-export HM_MLFLOW_URL=$(mlflow_url) HM_S3_URL=$(s3_url) HM_MLFLOW_VENV=$VENV
+export HM_MLFLOW_URL=$(mlflow_url) HM_S3_URL=$(s3_url) HM_MLFLOW_VENV=$VENV HM_S3_REGION=$HM_S3_REGION
 EOF
 }
 

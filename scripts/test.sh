@@ -1,13 +1,49 @@
 #!/usr/bin/env bash
-# Runs every test of the project on a fresh machine: installs what is missing (scripts/setup.sh),
-# then the Rust workspace's unit, integration and end-to-end tests against real ONNX Runtime and the
-# real mat recordings (../shared/data/seroton-mat), then a smoke run of the side-by-side quantization
-# benchmark against ONNX Runtime's Python quantizer (it must run end to end; its figures are not judged).
+# Runs every test of the project on a fresh machine, installing what is missing:
+#   1. scripts/setup.sh (Debian packages, ONNX Runtime from PyPI's wheel);
+#   2. the local stack (scripts/services.sh: MariaDB, SeaweedFS, MLflow on loopback) starts in the
+#      background while cargo compiles the tests, and is stopped at the end if this script started it;
+#   3. the Rust workspace's unit, integration and end-to-end tests against real ONNX Runtime, the real mat
+#      recordings (../shared/data/seroton-mat) and the real servers (HM_REQUIRE_SERVICES=1: a server test
+#      that finds no server fails instead of skipping);
+#   4. a smoke run of the side-by-side quantization benchmark (it must run end to end; figures not judged);
+#   5. scripts/lint-ops.sh (Jenkinsfile and docker-compose.yml);
 # Ends with one line totalling the tests: "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 mkdir -p build
+
+# Start the stack only if it is not already up, and then stop only what we started.
+stack_started=0
+if ! scripts/services.sh status >/dev/null 2>&1; then
+  stack_started=1
+  (scripts/services.sh start >build/services-start.log 2>&1; echo $? >build/services-start.rc) &
+  stack_pid=$!
+fi
+cleanup() {
+  if [[ "$stack_started" == 1 ]]; then
+    [[ -n "${stack_pid:-}" ]] && wait "$stack_pid" 2>/dev/null || true
+    scripts/services.sh stop || true
+  fi
+}
+trap cleanup EXIT
+
+cargo test --workspace --locked --no-run "$@" 2>&1 | tail -n 3
+
+if [[ "$stack_started" == 1 ]]; then
+  wait "$stack_pid" || true
+  stack_pid=
+  if [[ "$(cat build/services-start.rc 2>/dev/null)" != 0 ]]; then
+    cat build/services-start.log >&2
+    echo "the local stack did not start (log above)" >&2
+    exit 1
+  fi
+fi
+eval "$(scripts/services.sh env)"
+export HM_REQUIRE_SERVICES=1
+
 cargo test --workspace --locked "$@" 2>&1 | tee build/test.log
 scripts/bench-quantize.sh --smoke
+scripts/lint-ops.sh
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' build/test.log
