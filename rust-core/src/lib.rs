@@ -4,6 +4,7 @@
 
 pub mod delivery;
 pub mod features;
+pub mod ffi;
 pub mod frame;
 pub mod fsutil;
 pub mod inference;
@@ -17,3 +18,5 @@ pub mod state;
 pub use frame::{BLADDERS, Frame, FrameError};
 pub use monitor::{Monitor, MonitorConfig, MonitorEvent, MonitorSummary, StateUpdate};
 pub use state::{Label, PresenceState};
+
+uniffi::setup_scaffolding!();

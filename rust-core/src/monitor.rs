@@ -126,6 +126,11 @@ impl Monitor {
         self.model.info()
     }
 
+    /// Gives the model back, e.g. to start a fresh session with it.
+    pub fn into_model(self) -> PresenceModel {
+        self.model
+    }
+
     /// Swaps in another model (e.g. after an update); the smoothing restarts.
     pub fn set_model(&mut self, model: PresenceModel) {
         self.model = model;

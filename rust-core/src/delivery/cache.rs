@@ -29,6 +29,9 @@ pub struct InstalledModel {
     pub version: String,
     /// Its size in bytes.
     pub size: u64,
+    /// The training run it came from (empty for models installed before this was recorded).
+    #[serde(default)]
+    pub source_run_id: String,
 }
 
 /// What `current.json` holds.
@@ -53,6 +56,9 @@ pub(crate) struct Entry {
     pub(crate) sequence: u64,
     pub(crate) version: String,
     pub(crate) size: u64,
+    /// Caches written before the run id was recorded lack it.
+    #[serde(default)]
+    pub(crate) source_run_id: String,
 }
 
 /// A published model this device refused, and why.
@@ -71,6 +77,7 @@ impl Entry {
             sequence: m.sequence,
             version: m.version.to_string(),
             size: m.size,
+            source_run_id: m.source_run_id.clone(),
         }
     }
 }
@@ -121,6 +128,7 @@ impl Cache {
             sequence: e.sequence,
             version: e.version.clone(),
             size: e.size,
+            source_run_id: e.source_run_id.clone(),
         }
     }
 

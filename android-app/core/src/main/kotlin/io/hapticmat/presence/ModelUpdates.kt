@@ -1,0 +1,88 @@
+package io.hapticmat.presence
+
+import io.hapticmat.core.HapticMatException
+import io.hapticmat.core.InstalledModelInfo
+import io.hapticmat.core.ModelUpdater
+import io.hapticmat.core.UpdateProgress
+import io.hapticmat.core.UpdateProgressListener
+import io.hapticmat.core.UpdateReport
+import io.hapticmat.core.UpdateResult
+import io.hapticmat.core.UpdaterSettings
+import java.io.Closeable
+import java.io.File
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.channels.awaitClose
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.buffer
+import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.withContext
+
+/**
+ * Model updates: checks the store for a newer signed model, verifies and installs it into the app's
+ * cache folder, and keeps the last known-good one. Create it with [open]; [close] frees it.
+ */
+class ModelUpdates private constructor(internal val native: ModelUpdater) : Closeable {
+    /**
+     * Checks the store now and installs a newer verified model; returns `Updated` or `UpToDate` with
+     * the serving model. The work runs on a thread of the core; cancelling the calling coroutine
+     * cancels it. Refusals throw [HapticMatException.UpdateUntrusted] (signature),
+     * [HapticMatException.UpdateRefused] (expired, rollback, contract) or
+     * [HapticMatException.ModelRejected] (hash, self-test); the serving model stays.
+     */
+    suspend fun checkNow(): UpdateResult = mapErrors {
+        try {
+            native.checkNow()
+        } catch (e: CancellationException) {
+            // Kotlin's cancellation frees the Rust future, which cancels the check; say it explicitly too.
+            native.cancel()
+            throw e
+        }
+    }
+
+    /** Cancels the check in progress, if any (it throws [HapticMatException.Cancelled]). */
+    fun cancel() = native.cancel()
+
+    /** The model serving now, if one is installed. */
+    val currentModel: InstalledModelInfo? get() = native.currentModel()
+
+    /** The known-good model kept to fall back to, if any. */
+    val knownGoodModel: InstalledModelInfo? get() = native.knownGoodModel()
+
+    /** How the last check of this object ended, if one ran. */
+    val lastOutcome: UpdateReport? get() = native.lastOutcome()
+
+    /** Live progress subscriptions in Rust; 0 once every collection has ended. */
+    val subscriptionCount: Int get() = native.subscriptionCount().toInt()
+
+    /** The steps of every check from now on: manifest, download bytes, retries, verifying, finished. */
+    val progress: Flow<UpdateProgress> = callbackFlow {
+        val handle = native.subscribeProgress(object : UpdateProgressListener {
+            override fun onProgress(progress: UpdateProgress) {
+                trySend(progress)
+            }
+        })
+        awaitClose { handle.close() }
+    }.buffer(Channel.UNLIMITED)
+
+    /** Frees the native updater (a check still running finishes on its own, unobserved); idempotent. */
+    override fun close() = native.close()
+
+    companion object {
+        /**
+         * Opens the updater for the store at [baseUrl] (`https://…/`, `http://…/` or `file:///…`) with
+         * models kept in [cacheDir], trusting manifests signed by one of [publicKeys] (PEM, or the raw key
+         * in base64 or hex). Reads the cache on [dispatcher].
+         */
+        suspend fun open(
+            baseUrl: String,
+            cacheDir: File,
+            publicKeys: List<String>,
+            dispatcher: CoroutineDispatcher = Dispatchers.IO,
+        ): ModelUpdates = withContext(dispatcher) {
+            mapErrors { ModelUpdates(ModelUpdater(UpdaterSettings(baseUrl, cacheDir.path, publicKeys))) }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+package io.hapticmat.presence
+
+import io.hapticmat.core.HapticMatException
+import io.hapticmat.core.UpdateOutcome
+import io.hapticmat.core.UpdateProgress
+import java.io.File
+import java.security.MessageDigest
+import java.util.Base64
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertNotNull
+import kotlin.test.assertNull
+import kotlin.test.assertTrue
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.flow.takeWhile
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.BeforeEach
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.io.TempDir
+
+/** Updates from a store laid out by `pipeline publish`, served over HTTP on loopback. */
+class ModelUpdateTest {
+    @TempDir
+    lateinit var dir: File
+
+    private lateinit var store: File
+    private lateinit var publicKey: String
+
+    @BeforeEach
+    fun publish() {
+        val key = File(dir, "signing.key")
+        pipeline("keygen", "--out", key.path)
+        publicKey = File(dir, "signing.key.pub").readText()
+        store = File(dir, "store")
+        pipeline(
+            "publish", "--model", TestEnvironment.model.path, "--key", key.path, "--store", store.path,
+            "--sequence", "1", "--version", "1.0.0", "--expires-in", "30", "--run-id", "kotlin-test-run",
+        )
+    }
+
+    private fun sha256(f: File) = MessageDigest.getInstance("SHA-256").digest(f.readBytes()).joinToString("") { "%02x".format(it) }
+
+    @Test
+    fun `a published model is installed, reported with progress, and runs in the monitor`() = runBlocking<Unit> {
+        StoreServer(store).use { server ->
+            ModelUpdates.open(server.baseUrl, File(dir, "cache"), listOf(publicKey)).use { updates ->
+                assertNull(updates.currentModel)
+                val progress = async(Dispatchers.Default) {
+                    updates.progress.takeWhile { it !is UpdateProgress.Finished }.toList()
+                }
+                eventually { updates.subscriptionCount == 1 }
+
+                val result = updates.checkNow()
+                assertEquals(UpdateOutcome.UPDATED, result.outcome)
+                assertEquals(1uL, result.model.sequence)
+                assertEquals("1.0.0", result.model.version)
+                assertEquals("kotlin-test-run", result.model.sourceRunId)
+                assertEquals(sha256(TestEnvironment.model), result.model.sha256)
+                assertEquals(result.model, updates.currentModel)
+                val steps = progress.await()
+                assertEquals(UpdateProgress.CheckingManifest, steps.first())
+                assertTrue(steps.any { it is UpdateProgress.Downloading }, "$steps")
+                assertTrue(UpdateProgress.Verifying in steps, "$steps")
+                eventually { updates.subscriptionCount == 0 }
+
+                assertEquals(UpdateOutcome.UP_TO_DATE, updates.checkNow().outcome)
+                assertEquals(UpdateOutcome.UP_TO_DATE, updates.lastOutcome?.outcome)
+
+                PresenceMonitor().use { monitor ->
+                    val details = monitor.useInstalledModel(updates)
+                    assertEquals(result.model.path, details.path)
+                    assertTrue(details.quantized)
+                }
+            }
+        }
+    }
+
+    @Test
+    fun `cancelling the calling coroutine cancels the check in Rust`() = runBlocking<Unit> {
+        StoreServer(store, hangOn = "models/").use { server ->
+            ModelUpdates.open(server.baseUrl, File(dir, "cache"), listOf(publicKey)).use { updates ->
+                // The generated suspend function itself, without the facade's explicit cancel(): Kotlin frees
+                // the Rust future on cancellation, and that alone must stop the check.
+                val check = launch(Dispatchers.Default) { updates.native.checkNow() }
+                eventually { server.hanging.get() == 1 }
+                check.cancelAndJoin()
+                eventually { updates.lastOutcome != null }
+                val report = updates.lastOutcome!!
+                assertEquals(UpdateOutcome.FAILED, report.outcome)
+                assertEquals("cancelled", report.error)
+                assertNull(updates.currentModel)
+            }
+        }
+    }
+
+    @Test
+    fun `a model whose bytes were changed is refused and nothing is installed`() = runBlocking<Unit> {
+        val model = File(store, "models").listFiles()!!.single()
+        val bytes = model.readBytes()
+        bytes[bytes.size / 2] = (bytes[bytes.size / 2].toInt() xor 1).toByte()
+        model.writeBytes(bytes)
+        StoreServer(store).use { server ->
+            ModelUpdates.open(server.baseUrl, File(dir, "cache"), listOf(publicKey)).use { updates ->
+                val e = assertFailsWith<HapticMatException.ModelRejected> { updates.checkNow() }
+                assertTrue(e.message!!.contains("SHA-256"), e.message)
+                assertNull(updates.currentModel)
+                assertEquals(UpdateOutcome.REJECTED, updates.lastOutcome?.outcome)
+                assertNotNull(updates.lastOutcome?.error)
+            }
+        }
+    }
+
+    @Test
+    fun `a manifest changed after signing is untrusted`() = runBlocking<Unit> {
+        val latest = File(store, "latest.json")
+        val envelope = latest.readText()
+        val payload = Regex("\"payload\"\\s*:\\s*\"([^\"]+)\"").find(envelope)!!.groupValues[1]
+        val manifest = String(Base64.getDecoder().decode(payload))
+        val forged = manifest.replace("\"sequence\": 1", "\"sequence\": 2").replace("\"sequence\":1", "\"sequence\":2")
+        check(forged != manifest) { "no sequence field in $manifest" }
+        latest.writeText(envelope.replace(payload, Base64.getEncoder().encodeToString(forged.toByteArray())))
+        StoreServer(store).use { server ->
+            ModelUpdates.open(server.baseUrl, File(dir, "cache"), listOf(publicKey)).use { updates ->
+                assertFailsWith<HapticMatException.UpdateUntrusted> { updates.checkNow() }
+                assertNull(updates.currentModel)
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Tests the Kotlin of android-app/core (the facade over rust-core's UniFFI bindings) on the host JVM with
+# Maven (Maven Central only; DESIGN §6), against the real library:
+#   1. builds rust-core's cdylib and the pipeline binary (dev profile, one build);
+#   2. trains a small model into build/kotlin-test-run/ if none is there yet (about a minute; kept);
+#   3. generates the host bindings (scripts/bindings.sh host: android = false);
+#   4. runs android-app/core/pom.xml's tests: replays of the real recordings, updates from a store that
+#      `pipeline publish` lays out and a loopback HTTP server serves, subscriptions, errors, panics.
+# The first run downloads the Maven plugins and libraries; later runs need no network.
+#
+#   scripts/test-kotlin.sh [-- MAVEN ARGS…]   e.g. -- -Dtest=ReplayPresenceTest
+#
+# Ends with one line `kotlin tests: N passed, M failed`; exits non-zero when a test failed or the build broke.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[test-kotlin] %s\n' "$*" >&2; }
+
+mvn_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --) shift; mvn_args=("$@"); break ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) log "unknown argument: $1 (try --help)"; exit 2 ;;
+  esac
+done
+
+command -v mvn >/dev/null || { log "mvn not found: install Maven (Debian: apt-get install maven)"; exit 1; }
+ort=build/onnxruntime/libonnxruntime.so
+[ -f "$ort" ] || scripts/setup.sh
+
+# One build for both: the library then has the same dependency features as the binary. The dev profile
+# (dependencies at opt-level 2) reuses what `cargo test` just compiled instead of a second, release build.
+cargo build --quiet --locked -p hapticmat-core -p pipeline
+
+model_dir=build/kotlin-test-run
+model=$model_dir/model.int8.onnx
+if [ ! -f "$model" ]; then
+  # Small but enough for the real recordings to read absent → present → absent (ReplayPresenceTest).
+  log "training the test model into $model_dir (once)"
+  target/debug/pipeline run --out "$model_dir" --sessions 24 --session-seconds 300 --epochs 3 --quiet
+fi
+
+scripts/bindings.sh host --debug --no-build
+
+root=$PWD
+reports=build/maven/core/surefire-reports
+# Stale reports of an earlier run would be counted as this run's.
+rm -rf "$reports"
+rc=0
+# Maven's console library writes colour resets even in batch mode: strip them so the last line stands alone.
+mvn -B -q --no-transfer-progress -f android-app/core/pom.xml test \
+  -Dhapticmat.root="$root" \
+  -Dhapticmat.libDir="$root/target/debug" \
+  -Dhapticmat.model="$root/$model" \
+  -Dhapticmat.ortLibrary="$root/$ort" \
+  -Dhapticmat.pipeline="$root/target/debug/pipeline" \
+  "${mvn_args[@]}" 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g' || rc=$?
+
+# Count from Surefire's XML reports: one <testsuite tests= failures= errors= skipped=> per test class.
+read -r passed failed < <(python3 - "$reports" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = 0
+for path in glob.glob(f"{sys.argv[1]}/TEST-*.xml"):
+    suite = ET.parse(path).getroot()
+    tests, bad = int(suite.get("tests", 0)), int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+    failed += bad
+    passed += tests - bad - int(suite.get("skipped", 0))
+print(passed, failed)
+PY
+)
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  log "the Maven build failed before or outside the tests (see above)"
+fi
+echo "kotlin tests: $passed passed, $failed failed"
+exit "$rc"
