@@ -1,0 +1,83 @@
+// :app — the Compose app. Its platform-free code lives in src/shared (domain, state holders, UI state)
+// and src/ui (stateless screens), which the host-JVM Maven build (../jvm-app/pom.xml) compiles and tests
+// too; src/main holds only what needs Android (Activity, ViewModels, permissions, the core adapter).
+plugins {
+    alias(libs.plugins.android.application)
+    alias(libs.plugins.kotlin.android)
+    alias(libs.plugins.kotlin.compose)
+}
+
+/** A Gradle property as a Java string literal for BuildConfig ("" when unset). */
+fun quoted(property: Provider<String>): String =
+    "\"" + property.getOrElse("").replace("\\", "\\\\").replace("\"", "\\\"") + "\""
+
+android {
+    namespace = "io.hapticmat.app"
+    compileSdk = libs.versions.android.compileSdk.get().toInt()
+
+    defaultConfig {
+        applicationId = "io.hapticmat.app"
+        minSdk = libs.versions.android.minSdk.get().toInt()
+        targetSdk = libs.versions.android.targetSdk.get().toInt()
+        versionCode = 1
+        versionName = "0.1.0"
+
+        // The model store (the production bucket) and the signer's public keys: public values, set per
+        // deployment in gradle.properties or with -P. Empty: the app runs without model updates.
+        buildConfigField("String", "MODEL_STORE_URL", quoted(providers.gradleProperty("hapticmat.modelStoreUrl")))
+        buildConfigField("String", "MODEL_PUBLIC_KEYS", quoted(providers.gradleProperty("hapticmat.modelPublicKeys")))
+    }
+
+    buildTypes {
+        release {
+            isMinifyEnabled = true
+            isShrinkResources = true
+            proguardFiles(getDefaultProguardFile("proguard-android-optimize.txt"), "proguard-rules.pro")
+        }
+    }
+
+    compileOptions {
+        sourceCompatibility = JavaVersion.VERSION_17
+        targetCompatibility = JavaVersion.VERSION_17
+    }
+
+    buildFeatures {
+        buildConfig = true
+        compose = true
+    }
+
+    sourceSets.getByName("main") {
+        kotlin.srcDirs("src/shared/kotlin", "src/ui/kotlin")
+    }
+
+    // Local unit tests are the same JUnit 5 sources the Maven build runs; src/desktopTest (Compose
+    // desktop rendering) stays Maven-only.
+    testOptions.unitTests.all { it.useJUnitPlatform() }
+}
+
+kotlin {
+    jvmToolchain(17)
+}
+
+dependencies {
+    implementation(project(":core"))
+
+    implementation(libs.androidx.core.ktx)
+    implementation(libs.androidx.activity.compose)
+    implementation(libs.androidx.lifecycle.runtime.compose)
+    implementation(libs.androidx.lifecycle.viewmodel.compose)
+    implementation(libs.kotlinx.coroutines.android)
+
+    implementation(platform(libs.androidx.compose.bom))
+    implementation(libs.androidx.compose.ui)
+    implementation(libs.androidx.compose.foundation)
+    implementation(libs.androidx.compose.material3)
+    implementation(libs.androidx.compose.material.icons.core)
+    implementation(libs.androidx.compose.ui.tooling.preview)
+    debugImplementation(libs.androidx.compose.ui.tooling)
+
+    testImplementation(platform(libs.junit.bom))
+    testImplementation(libs.junit.jupiter)
+    testImplementation(libs.kotlinx.coroutines.test)
+    testRuntimeOnly(libs.junit.platform.launcher)
+}

@@ -1,0 +1,28 @@
+package io.hapticmat.app
+
+import android.content.Context
+import io.hapticmat.android.HapticMatNative
+import io.hapticmat.app.bluetooth.AndroidBluetoothAccess
+import io.hapticmat.app.data.CorePresenceRepository
+import io.hapticmat.app.data.ModelStore
+import io.hapticmat.app.domain.PresenceRepository
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+
+/**
+ * The app's objects, built once per process by hand (no DI framework for four classes).
+ *
+ * Loading the native libraries comes first: it must precede every call into the core (DESIGN §8).
+ */
+class AppContainer(context: Context) {
+    /** Work that must finish even when the screen that started it is gone (stopping a session). */
+    val applicationScope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+
+    /** Permissions and radio, kept current. */
+    val bluetooth = AndroidBluetoothAccess(context)
+
+    /** The mat and the presence core. */
+    val repository: PresenceRepository =
+        CorePresenceRepository(context, HapticMatNative.load(context), applicationScope, ModelStore.fromBuildConfig())
+}

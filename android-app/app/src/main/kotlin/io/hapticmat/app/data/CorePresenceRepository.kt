@@ -1,0 +1,367 @@
+package io.hapticmat.app.data
+
+import android.content.Context
+import androidx.core.content.edit
+import io.hapticmat.android.NativeEnvironment
+import io.hapticmat.app.domain.CalibrationOutcome
+import io.hapticmat.app.domain.ConnectionStatus
+import io.hapticmat.app.domain.DiscoveredMat
+import io.hapticmat.app.domain.ModelInfo
+import io.hapticmat.app.domain.PresenceLabel
+import io.hapticmat.app.domain.PresenceReading
+import io.hapticmat.app.domain.PresenceRepository
+import io.hapticmat.app.domain.PressureFrame
+import io.hapticmat.app.domain.UpdateFailure
+import io.hapticmat.app.domain.UpdateOutcome
+import io.hapticmat.app.domain.UpdateProgress
+import io.hapticmat.core.BaselineStatus
+import io.hapticmat.core.HapticMatException
+import io.hapticmat.core.InstalledModelInfo
+import io.hapticmat.core.MatDevice
+import io.hapticmat.core.MatFrame
+import io.hapticmat.core.MatSource
+import io.hapticmat.core.MonitorState
+import io.hapticmat.core.PresenceState
+import io.hapticmat.core.SessionStatus
+import io.hapticmat.presence.HapticMat
+import io.hapticmat.presence.ModelUpdates
+import io.hapticmat.presence.PresenceMonitor
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Deferred
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.flow.channelFlow
+import kotlinx.coroutines.flow.combine
+import kotlinx.coroutines.flow.dropWhile
+import kotlinx.coroutines.flow.filter
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.flow
+import kotlinx.coroutines.flow.map
+import kotlinx.coroutines.flow.mapNotNull
+import kotlinx.coroutines.flow.onStart
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.sync.Mutex
+import kotlinx.coroutines.sync.withLock
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeoutOrNull
+import java.io.File
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.microseconds
+import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration.Companion.minutes
+import kotlin.time.Duration.Companion.seconds
+import io.hapticmat.core.ConnectionStatus as CoreConnection
+import io.hapticmat.core.UpdateOutcome as CoreOutcome
+import io.hapticmat.core.UpdateProgress as CoreProgress
+
+/**
+ * [PresenceRepository] over rust-core's Kotlin facade ([PresenceMonitor], [ModelUpdates], [HapticMat]):
+ * the one place the app meets the core's types. Settings (paired mat, absence timeout, last update
+ * outcome) live in the app's preferences; the core's native objects live as long as the process.
+ *
+ * [environment] must come from `HapticMatNative.load`, which has loaded the native libraries.
+ */
+class CorePresenceRepository(
+    context: Context,
+    private val environment: NativeEnvironment,
+    private val scope: CoroutineScope,
+    private val store: ModelStore,
+) : PresenceRepository {
+    private val prefs = context.getSharedPreferences(PREFERENCES, Context.MODE_PRIVATE)
+    private val monitor = PresenceMonitor()
+    private val sessionLock = Mutex()
+    private val paired = MutableStateFlow(loadPairedMat())
+    private val timeout =
+        MutableStateFlow(prefs.getLong(KEY_TIMEOUT_MS, DEFAULT_TIMEOUT.inWholeMilliseconds).milliseconds)
+    private val installed = MutableStateFlow<ModelInfo?>(null)
+    private val outcome = MutableStateFlow(loadOutcome())
+
+    /** A failure to start the session, shown as the link's status until the next start. */
+    private val startFailure = MutableStateFlow<ConnectionStatus?>(null)
+
+    /** Why [updates] is null, for the Model screen. */
+    @Volatile
+    private var updatesUnavailable = "this build has no model store configured"
+
+    /**
+     * Opened once, on first use and off the main thread (it reads the model cache); null when this build
+     * has no store or the cache cannot be opened — never a failed Deferred, which would crash its awaiters.
+     */
+    private val updates: Deferred<ModelUpdates?> = scope.async(start = CoroutineStart.LAZY) {
+        if (!store.isConfigured) return@async null
+        try {
+            ModelUpdates.open(store.baseUrl, environment.modelCacheDir, store.publicKeys)
+        } catch (e: HapticMatException) {
+            updatesUnavailable = e.message.orEmpty()
+            null
+        }
+    }
+
+    init {
+        HapticMat.setOnnxRuntimeLibrary(environment.onnxRuntimeLibrary)
+        monitor.absenceTimeout = timeout.value
+        scope.launch { refreshInstalledModel() }
+    }
+
+    override val readings: Flow<PresenceReading> =
+        combine(monitor.states, monitor.frames.map<MatFrame, MatFrame?> { it }.onStart { emit(null) }) { state, frame ->
+            state to frame
+        }.filter { (state, _) -> state.session is SessionStatus.Running }
+            .map { (state, frame) ->
+                PresenceReading(
+                    label = state.presence.toLabel(),
+                    confidence = state.confidence,
+                    timestampMillis = frame?.receivedAtMs ?: System.currentTimeMillis(),
+                    inferenceLatency = monitor.stats.inferenceP50Us?.microseconds,
+                )
+            }
+
+    // The core promises four pressures per frame; a frame that breaks the promise is dropped, not thrown.
+    override val frames: Flow<PressureFrame> = monitor.frames.mapNotNull { frame ->
+        frame.pressuresPa.takeIf { it.size == PressureFrame.BLADDERS }?.let { PressureFrame(frame.receivedAtMs, it) }
+    }
+
+    override val connection: Flow<ConnectionStatus> =
+        combine(monitor.states, startFailure) { state, failure -> failure ?: state.toConnection() }
+
+    override val pairedMat: Flow<DiscoveredMat?> = paired.asStateFlow()
+
+    override val absenceTimeout: Flow<Duration> = timeout.asStateFlow()
+
+    override val modelInfo: Flow<ModelInfo?> = installed.asStateFlow()
+
+    override val lastUpdateOutcome: Flow<UpdateOutcome?> = outcome.asStateFlow()
+
+    override suspend fun startSession() = sessionLock.withLock {
+        if (monitor.state.session is SessionStatus.Running) return@withLock
+        val mat = paired.value ?: return@withLock
+        startFailure.value = null
+        try {
+            if (monitor.model == null) updates.await()?.let { monitor.useInstalledModel(it) }
+            monitor.start(MatSource.Bluetooth(mat.id))
+        } catch (e: HapticMatException) {
+            startFailure.value = e.toStartFailure()
+        }
+    }
+
+    override suspend fun stopSession() = sessionLock.withLock {
+        startFailure.value = null
+        monitor.stop()
+    }
+
+    override suspend fun calibrate(): CalibrationOutcome {
+        if (monitor.state.session !is SessionStatus.Running) {
+            return CalibrationOutcome.Failed("Connect to the mat first: calibration measures the empty mat.")
+        }
+        try {
+            monitor.calibrate(CALIBRATION)
+        } catch (e: HapticMatException) {
+            return CalibrationOutcome.Failed(e.message ?: "The core refused to calibrate.")
+        }
+        // The result arrives as the baseline's status: skip whatever came before this calibration.
+        val result = withTimeoutOrNull(CALIBRATION + CALIBRATION_SLACK) {
+            monitor.states.map { it.baseline }
+                .dropWhile { it !is BaselineStatus.Calibrating }
+                .first { it !is BaselineStatus.Calibrating }
+        }
+        return when (result) {
+            is BaselineStatus.Calibrated -> CalibrationOutcome.Done(System.currentTimeMillis())
+            is BaselineStatus.CalibrationFailed -> CalibrationOutcome.Failed(result.reason)
+            null -> CalibrationOutcome.Failed("The calibration did not finish; is the mat still connected?")
+            else -> CalibrationOutcome.Failed("The calibration ended without a baseline.")
+        }
+    }
+
+    override suspend fun setAbsenceTimeout(timeout: Duration) {
+        prefs.edit { putLong(KEY_TIMEOUT_MS, timeout.inWholeMilliseconds) }
+        this.timeout.value = timeout
+        // The core's own absence event is not what ends the session (SessionController is), but keep it
+        // equal so both tell the same story in logs.
+        monitor.absenceTimeout = timeout
+    }
+
+    /** Scans in short slices so mats appear while the scan goes on; the collector decides when it ends. */
+    override fun scan(): Flow<List<DiscoveredMat>> = flow {
+        val seen = LinkedHashMap<String, DiscoveredMat>()
+        while (true) {
+            val slice = HapticMat.scanForMats(SCAN_SLICE).map { it.toDomain() }
+            // The core orders a slice best first (the mat's service, then signal): keep that order and
+            // append mats heard only in earlier slices.
+            val merged = slice + seen.values.filter { old -> slice.none { it.id == old.id } }
+            merged.forEach { seen[it.id] = it }
+            emit(merged)
+        }
+    }
+
+    override suspend fun pair(mat: DiscoveredMat) {
+        prefs.edit {
+            putString(KEY_MAT_ID, mat.id)
+            putString(KEY_MAT_NAME, mat.name)
+        }
+        paired.value = mat
+        sessionLock.withLock {
+            if (monitor.state.session is SessionStatus.Running) {
+                try {
+                    monitor.start(MatSource.Bluetooth(mat.id)) // stops the running session first
+                } catch (e: HapticMatException) {
+                    startFailure.value = e.toStartFailure()
+                }
+            }
+        }
+    }
+
+    override fun updateNow(): Flow<UpdateProgress> = channelFlow {
+        val updater = updates.await()
+        if (updater == null) {
+            send(UpdateProgress.Finished(failed(UpdateFailure.Other, updatesUnavailable)))
+            return@channelFlow
+        }
+        val steps = launch { updater.progress.collect { step -> step.toDomain()?.let { send(it) } } }
+        val ended = try {
+            val result = updater.checkNow()
+            if (result.outcome == CoreOutcome.UPDATED) {
+                // The running session switches to the new model at once (or keeps the known-good one).
+                monitor.useInstalledModel(updater)
+                UpdateOutcome.Installed(System.currentTimeMillis(), result.model.version)
+            } else {
+                UpdateOutcome.UpToDate(System.currentTimeMillis(), result.model.version)
+            }
+        } catch (e: HapticMatException) {
+            failed(e.toUpdateFailure(), e.message.orEmpty())
+        }
+        steps.cancel()
+        record(ended)
+        refreshInstalledModel()
+        send(UpdateProgress.Finished(ended))
+    }
+
+    private suspend fun refreshInstalledModel() {
+        val updater = updates.await() ?: return
+        val model = updater.currentModel
+        // The record has no install time; the file was written moments before its atomic install.
+        val installedAt = model?.let { withContext(Dispatchers.IO) { File(it.path).lastModified() } }?.takeIf { it > 0 }
+        val lastCheck = updater.lastOutcome?.finishedAt?.toEpochMilli() ?: outcome.value?.atMillis
+        installed.value = model?.toDomain(installedAt, lastCheck)
+    }
+
+    private fun record(ended: UpdateOutcome) {
+        outcome.value = ended
+        prefs.edit {
+            putLong(KEY_OUTCOME_AT, ended.atMillis)
+            val (kind, text) = when (ended) {
+                is UpdateOutcome.Installed -> "installed" to ended.version
+                is UpdateOutcome.UpToDate -> "up_to_date" to ended.version
+                is UpdateOutcome.Failed -> "failed:${ended.reason.name}" to ended.detail
+            }
+            putString(KEY_OUTCOME_KIND, kind)
+            putString(KEY_OUTCOME_TEXT, text)
+        }
+    }
+
+    private fun loadOutcome(): UpdateOutcome? {
+        val kind = prefs.getString(KEY_OUTCOME_KIND, null) ?: return null
+        val at = prefs.getLong(KEY_OUTCOME_AT, 0)
+        val text = prefs.getString(KEY_OUTCOME_TEXT, null).orEmpty()
+        return when {
+            kind == "installed" -> UpdateOutcome.Installed(at, text)
+            kind == "up_to_date" -> UpdateOutcome.UpToDate(at, text)
+            kind.startsWith("failed:") -> UpdateOutcome.Failed(
+                at,
+                UpdateFailure.entries.firstOrNull { it.name == kind.removePrefix("failed:") } ?: UpdateFailure.Other,
+                text,
+            )
+            else -> null // written by a newer version of the app
+        }
+    }
+
+    private fun loadPairedMat(): DiscoveredMat? {
+        val id = prefs.getString(KEY_MAT_ID, null) ?: return null
+        return DiscoveredMat(id = id, name = prefs.getString(KEY_MAT_NAME, null))
+    }
+
+    private companion object {
+        const val PREFERENCES = "presence"
+        const val KEY_MAT_ID = "paired_mat_id"
+        const val KEY_MAT_NAME = "paired_mat_name"
+        const val KEY_TIMEOUT_MS = "absence_timeout_ms"
+        const val KEY_OUTCOME_KIND = "last_update_kind"
+        const val KEY_OUTCOME_AT = "last_update_at_ms"
+        const val KEY_OUTCOME_TEXT = "last_update_text"
+
+        /** The product's default: the same 10 minutes the core's monitor defaults to. */
+        val DEFAULT_TIMEOUT = 10.minutes
+
+        /** How long the empty mat is measured. */
+        val CALIBRATION = 10.seconds
+
+        /** Waiting for the result beyond the measurement itself (frames arrive every ~150 ms). */
+        val CALIBRATION_SLACK = 20.seconds
+
+        /** One scan slice: results show after each. */
+        val SCAN_SLICE = 3.seconds
+    }
+}
+
+private fun failed(reason: UpdateFailure, detail: String) =
+    UpdateOutcome.Failed(System.currentTimeMillis(), reason, detail)
+
+private fun PresenceState.toLabel(): PresenceLabel? = when (this) {
+    PresenceState.UNKNOWN -> null
+    PresenceState.ABSENT -> PresenceLabel.Absent
+    PresenceState.SITTING -> PresenceLabel.Sitting
+    PresenceState.LYING_FULL -> PresenceLabel.LyingFull
+    PresenceState.LYING_PARTIAL -> PresenceLabel.LyingPartial
+}
+
+private fun MonitorState.toConnection(): ConnectionStatus {
+    val session = session
+    if (session is SessionStatus.Failed) return ConnectionStatus.Failed(session.message)
+    return when (val link = connection) {
+        is CoreConnection.Idle -> ConnectionStatus.Idle
+        is CoreConnection.Scanning -> ConnectionStatus.Searching
+        is CoreConnection.Connected -> ConnectionStatus.Connected(link.source)
+        is CoreConnection.Disconnected -> ConnectionStatus.OutOfRange(attempt = 0)
+        is CoreConnection.Reconnecting -> ConnectionStatus.OutOfRange(attempt = link.attempt.toInt())
+    }
+}
+
+private fun HapticMatException.toStartFailure(): ConnectionStatus = when (this) {
+    is HapticMatException.BluetoothUnavailable -> ConnectionStatus.BluetoothOff
+    is HapticMatException.ModelNotLoaded, is HapticMatException.NoModelInstalled ->
+        ConnectionStatus.Failed("no presence model yet — run “Update now” on the Model screen")
+    else -> ConnectionStatus.Failed(message.orEmpty())
+}
+
+private fun HapticMatException.toUpdateFailure(): UpdateFailure = when (this) {
+    is HapticMatException.Network -> UpdateFailure.Network
+    is HapticMatException.UpdateUntrusted, is HapticMatException.UpdateRefused -> UpdateFailure.Verification
+    is HapticMatException.ModelRejected, is HapticMatException.InvalidModel -> UpdateFailure.ModelRejected
+    is HapticMatException.Storage -> UpdateFailure.Storage
+    else -> UpdateFailure.Other
+}
+
+private fun CoreProgress.toDomain(): UpdateProgress? = when (this) {
+    is CoreProgress.CheckingManifest -> UpdateProgress.Checking
+    is CoreProgress.Downloading -> UpdateProgress.Downloading(receivedBytes.toLong(), totalBytes.toLong())
+    is CoreProgress.Retrying -> UpdateProgress.Retrying(attempt.toInt(), reason)
+    is CoreProgress.Verifying -> UpdateProgress.Verifying
+    // The adapter reports the end itself, with the version and the reason the core's event lacks.
+    is CoreProgress.Finished -> null
+}
+
+private fun MatDevice.toDomain() = DiscoveredMat(id = id, name = name, rssi = rssi?.toInt())
+
+private fun InstalledModelInfo.toDomain(installedAtMillis: Long?, lastCheckAtMillis: Long?) = ModelInfo(
+    // The installed-model record has no name (the manifest's stays in the core); the file is named by hash.
+    name = "Presence model",
+    version = version,
+    sequence = sequence.toLong(),
+    sha256 = sha256,
+    sourceRunId = sourceRunId,
+    installedAtMillis = installedAtMillis,
+    lastCheckAtMillis = lastCheckAtMillis,
+)

@@ -1,0 +1,34 @@
+package io.hapticmat.app.live
+
+import androidx.lifecycle.ViewModel
+import androidx.lifecycle.ViewModelProvider
+import androidx.lifecycle.ViewModelProvider.AndroidViewModelFactory.Companion.APPLICATION_KEY
+import androidx.lifecycle.viewModelScope
+import androidx.lifecycle.viewmodel.initializer
+import androidx.lifecycle.viewmodel.viewModelFactory
+import io.hapticmat.app.HapticMatApplication
+import io.hapticmat.app.bluetooth.BluetoothAccess
+import io.hapticmat.app.domain.PresenceRepository
+import io.hapticmat.app.session.SessionStatus
+import kotlinx.coroutines.flow.StateFlow
+
+/** The Live screen's ViewModel: [LiveStateHolder] in the ViewModel's scope. */
+class LiveViewModel(
+    repository: PresenceRepository,
+    bluetooth: BluetoothAccess,
+    session: StateFlow<SessionStatus>,
+) : ViewModel() {
+    /** The screen state. */
+    val uiState: StateFlow<LiveUiState> = LiveStateHolder(repository, bluetooth, session, viewModelScope).uiState
+
+    /** Builds it from the application's container. */
+    companion object {
+        /** A factory that shows the status of [session]. */
+        fun factory(session: StateFlow<SessionStatus>): ViewModelProvider.Factory = viewModelFactory {
+            initializer {
+                val container = (this[APPLICATION_KEY] as HapticMatApplication).container
+                LiveViewModel(container.repository, container.bluetooth, session)
+            }
+        }
+    }
+}

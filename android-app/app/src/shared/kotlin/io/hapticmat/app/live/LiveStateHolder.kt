@@ -1,0 +1,47 @@
+package io.hapticmat.app.live
+
+import io.hapticmat.app.WhileUiSubscribed
+import io.hapticmat.app.bluetooth.BluetoothAccess
+import io.hapticmat.app.domain.PresenceReading
+import io.hapticmat.app.domain.PresenceRepository
+import io.hapticmat.app.session.SessionStatus
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.combine
+import kotlinx.coroutines.flow.map
+import kotlinx.coroutines.flow.onStart
+import kotlinx.coroutines.flow.runningFold
+import kotlinx.coroutines.flow.stateIn
+import java.time.ZoneId
+
+/**
+ * The Live screen's logic: presence, link and chart from the repository, gated by Bluetooth and pairing.
+ *
+ * A plain class over [scope] (the ViewModel's scope on Android) so it runs on the host JVM.
+ */
+class LiveStateHolder(
+    repository: PresenceRepository,
+    bluetooth: BluetoothAccess,
+    session: StateFlow<SessionStatus>,
+    scope: CoroutineScope,
+    zone: ZoneId = ZoneId.systemDefault(),
+) {
+    private val conditions = combine(
+        bluetooth.availability,
+        repository.pairedMat,
+        session,
+        repository.absenceTimeout,
+        ::LiveConditions,
+    )
+
+    // Readings and frames only flow while a session runs: start both empty so the screen shows the link
+    // and the waiting state instead of Loading until the first frame.
+    private val latestReading = repository.readings.map<PresenceReading, PresenceReading?> { it }.onStart { emit(null) }
+    private val history = repository.frames.runningFold(PressureHistory.EMPTY) { history, frame -> history + frame }
+
+    /** The screen state; upstream flows are collected while the screen is shown and 5 s after. */
+    val uiState: StateFlow<LiveUiState> =
+        combine(conditions, repository.connection, latestReading, history) { conditions, connection, reading, history ->
+            liveUiState(conditions, connection, reading, history, zone)
+        }.stateIn(scope, WhileUiSubscribed, LiveUiState.Loading)
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Compiles and tests the Compose app's platform-free code on the host JVM with Maven (Maven Central only;
+# DESIGN §6): android-app/jvm-app builds android-app/app/src/shared and src/ui — the same folders the
+# Gradle module compiles — and runs app/src/test (state holders, UI state mapping, the absence timeout
+# that ends the session, permission-denied and update-failure states) and app/src/desktopTest (the
+# stateless screens composed with Compose Multiplatform desktop, driven through their semantics, and
+# rendered to PNG).
+#
+#   scripts/test-app.sh                 run the tests
+#   scripts/test-app.sh --screenshots   also copy the rendered screens to docs/screenshots/
+#
+# Ends with one line `app tests: N passed, M failed`; exits non-zero when a test failed or the build broke.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[test-app] %s\n' "$*" >&2; }
+
+screenshots=0
+for arg in "$@"; do
+  case "$arg" in
+    --screenshots) screenshots=1 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) log "unknown argument: $arg (try --help)"; exit 2 ;;
+  esac
+done
+
+command -v mvn >/dev/null || { log "mvn not found: install Maven (Debian: apt-get install maven)"; exit 1; }
+
+project=android-app/jvm-app
+reports=$project/target/surefire-reports
+# Stale reports of an earlier run would be counted as this run's.
+rm -rf "$reports" "$project/target/screenshots"
+
+# Maven's console library still writes colour resets in batch mode, and without a final newline: strip
+# them so this script's last line stands alone.
+rc=0
+mvn -B --no-transfer-progress -f "$project/pom.xml" test 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g' || rc=$?
+
+# Count from Surefire's XML reports: one <testsuite tests= failures= errors= skipped=> per test class.
+read -r passed failed < <(python3 - "$reports" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = 0
+for path in glob.glob(f"{sys.argv[1]}/TEST-*.xml"):
+    suite = ET.parse(path).getroot()
+    tests, bad = int(suite.get("tests", 0)), int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+    failed += bad
+    passed += tests - bad - int(suite.get("skipped", 0))
+print(passed, failed)
+PY
+)
+
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  log "the Maven build failed before or outside the tests (see above)"
+fi
+
+if [ "$screenshots" -eq 1 ] && [ "$rc" -eq 0 ]; then
+  mkdir -p docs/screenshots
+  cp "$project"/target/screenshots/*.png docs/screenshots/
+  log "screens rendered to docs/screenshots/: $(cd docs/screenshots && ls *.png | tr '\n' ' ')"
+fi
+
+echo "app tests: $passed passed, $failed failed"
+exit "$rc"
