@@ -8,6 +8,8 @@
 #      that finds no server fails instead of skipping);
 #   4. a smoke run of the side-by-side quantization benchmark (it must run end to end; figures not judged);
 #   5. scripts/lint-ops.sh (Jenkinsfile and docker-compose.yml);
+#   6. the Kotlin on the host JVM with Maven: scripts/test-kotlin.sh (the facade over the UniFFI bindings,
+#      against the real library) and scripts/test-app.sh (the app's state holders and screens);
 # Ends with one line totalling the tests: "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,4 +48,9 @@ export HM_REQUIRE_SERVICES=1
 cargo test --workspace --locked "$@" 2>&1 | tee build/test.log
 scripts/bench-quantize.sh --smoke
 scripts/lint-ops.sh
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' build/test.log
+scripts/test-kotlin.sh 2>&1 | tee build/test-kotlin.log
+scripts/test-app.sh 2>&1 | tee build/test-app.log
+cat build/test.log build/test-kotlin.log build/test-app.log | awk '
+  /^test result:/ { p += $4; f += $6 }
+  /^(kotlin|app) tests:/ { p += $3; f += $5 }
+  END { printf "tests: %d passed, %d failed\n", p, f }'
