@@ -229,8 +229,10 @@ s3_healthy() { s3_admin_head mlflow && s3_admin_head production; }
 start_seaweedfs() {
   if pid_alive seaweedfs "weed"; then log "seaweedfs: already running"; return 0; fi
   local p
+  # Each SeaweedFS HTTP port has its gRPC port 10000 above it.
   for p in "$HM_S3_PORT" "$HM_SW_MASTER_PORT" "$HM_SW_VOLUME_PORT" "$HM_SW_FILER_PORT" "$HM_SW_ADMIN_PORT"; do
     port_in_use "$p" && die "port $p (SeaweedFS) is taken by another process"
+    port_in_use "$((p + 10000))" && die "port $((p + 10000)) (SeaweedFS gRPC, HTTP port $p + 10000) is taken by another process"
   done
   ensure_weed
   write_s3_config

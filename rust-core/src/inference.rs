@@ -119,6 +119,29 @@ pub struct Prediction {
     pub latency: Duration,
 }
 
+/// On Android, ONNX Runtime's XNNPACK execution provider takes the int8 Conv and Softmax groups (DESIGN §8).
+/// It is registered with `error_on_failure` so that ort does not fall back without saying so: if the loaded
+/// runtime lacks it, the session runs on the CPU provider and the log says why.
+#[cfg(target_os = "android")]
+fn with_platform_providers(builder: ort::session::builder::SessionBuilder) -> ort::session::builder::SessionBuilder {
+    // One XNNPACK thread, like the session's: a tiny model per frame (XNNPACK's own advice).
+    let xnnpack =
+        ort::ep::XNNPACK::default().with_intra_op_num_threads(std::num::NonZeroUsize::MIN).build().error_on_failure();
+    match builder.with_execution_providers([xnnpack]) {
+        Ok(builder) => builder,
+        Err(e) => {
+            log::warn!("XNNPACK execution provider unavailable, running on the CPU provider: {e}");
+            e.recover()
+        }
+    }
+}
+
+/// Elsewhere the CPU provider serves (the PyPI wheel used on hosts has no XNNPACK).
+#[cfg(not(target_os = "android"))]
+fn with_platform_providers(builder: ort::session::builder::SessionBuilder) -> ort::session::builder::SessionBuilder {
+    builder
+}
+
 /// A loaded presence model. Not shared between threads while running (`&mut self`).
 pub struct PresenceModel {
     session: Session,
@@ -153,7 +176,7 @@ impl PresenceModel {
                 .map_err(s)
         })()
         .map_err(|message| InferenceError::Runtime { path: runtime_library(), message })?;
-        let mut builder = builder;
+        let mut builder = with_platform_providers(builder);
         let session = builder.commit_from_memory(bytes).map_err(|e| invalid(e.to_string()))?;
         let info = Self::check_contract(&session, &path, bytes)?;
         Ok(PresenceModel { session, info })

@@ -2,6 +2,8 @@
 //! the simulator) become baseline-relative windows, an ONNX model scores them, and the monitor turns
 //! the scores into steady presence states and an absence timeout.
 
+#[cfg(target_os = "android")]
+mod android;
 pub mod delivery;
 pub mod features;
 pub mod ffi;
