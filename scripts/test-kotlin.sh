@@ -9,6 +9,7 @@
 # The first run downloads the Maven plugins and libraries; later runs need no network.
 #
 #   scripts/test-kotlin.sh [-- MAVEN ARGS…]   e.g. -- -Dtest=ReplayPresenceTest
+#   scripts/test-kotlin.sh --prepare           steps 1–3 only (what Gradle's unit tests of :core need)
 #
 # Ends with one line `kotlin tests: N passed, M failed`; exits non-zero when a test failed or the build broke.
 set -euo pipefail
@@ -17,12 +18,15 @@ cd "$(dirname "$0")/.."
 log() { printf '[test-kotlin] %s\n' "$*" >&2; }
 
 mvn_args=()
+prepare_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --) shift; mvn_args=("$@"); break ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --prepare) prepare_only=1 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) log "unknown argument: $1 (try --help)"; exit 2 ;;
   esac
+  shift
 done
 
 command -v mvn >/dev/null || { log "mvn not found: install Maven (Debian: apt-get install maven)"; exit 1; }
@@ -42,6 +46,8 @@ if [ ! -f "$model" ]; then
 fi
 
 scripts/bindings.sh host --debug --no-build
+# Gradle's :core:testDebugUnitTest runs the same tests itself and only needs the above.
+[ "$prepare_only" = 1 ] && exit 0
 
 root=$PWD
 reports=build/maven/core/surefire-reports

@@ -41,7 +41,25 @@ android {
         jniLibs.srcDir(jniLibsDir)
     }
 
-    testOptions.unitTests.all { it.useJUnitPlatform() }
+    // The local unit tests are the Maven build's tests (src/test/kotlin, DESIGN §6): they drive the host
+    // build of rust-core through JNA, which scripts/test-kotlin.sh --prepare makes (cdylib, pipeline
+    // binary, a small test model). The generated bindings ask android.os.Build for their cleaner: the
+    // android.jar stubs answer 0 on the JVM, and UniFFI then uses JNA's cleaner.
+    testOptions.unitTests {
+        isReturnDefaultValues = true
+        all { test ->
+            test.useJUnitPlatform()
+            test.dependsOn("hostCoreForTests")
+            val ort = rustRoot.resolve("build/onnxruntime/libonnxruntime.so").path
+            test.systemProperty("jna.library.path", rustRoot.resolve("target/debug").path)
+            test.systemProperty("hapticmat.ortLibrary", ort)
+            test.systemProperty("hapticmat.model", rustRoot.resolve("build/kotlin-test-run/model.int8.onnx").path)
+            test.systemProperty("hapticmat.recordings", rustRoot.resolve("../shared/data/seroton-mat").path)
+            test.systemProperty("hapticmat.pipeline", rustRoot.resolve("target/debug/pipeline").path)
+            test.environment("ORT_DYLIB_PATH", ort)
+            test.environment("RUST_BACKTRACE", "0")
+        }
+    }
 }
 
 kotlin {
@@ -58,11 +76,21 @@ dependencies {
     // ONNX Runtime's libonnxruntime.so for every ABI. rust-core loads it at run time (ort's load-dynamic,
     // by the name io.hapticmat.android.HapticMatNative passes); the AAR's Java API is not used.
     implementation(libs.onnxruntime.android)
+    // The generated bindings (android = true) annotate with @RequiresApi.
+    implementation(libs.androidx.annotation)
 
+    // On the host JVM the tests need JNA's jar, whose libjnidispatch is built for desktops.
+    testImplementation(libs.jna) { artifact { type = "jar" } }
     testImplementation(platform(libs.junit.bom))
     testImplementation(libs.junit.jupiter)
     testImplementation(libs.kotlinx.coroutines.test)
     testRuntimeOnly(libs.junit.platform.launcher)
+}
+
+/** The host build of rust-core and the test model the local unit tests run against. */
+val hostCoreForTests by tasks.registering(Exec::class) {
+    workingDir = rustRoot
+    commandLine("scripts/test-kotlin.sh", "--prepare")
 }
 
 /** The directory of the btleplug crate rust-core resolves for Android, from `cargo metadata`. */
