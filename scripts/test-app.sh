@@ -36,18 +36,7 @@ rm -rf "$reports" "$project/target/screenshots"
 rc=0
 mvn -B --no-transfer-progress -f "$project/pom.xml" test 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g' || rc=$?
 
-# Count from Surefire's XML reports: one <testsuite tests= failures= errors= skipped=> per test class.
-read -r passed failed < <(python3 - "$reports" <<'PY'
-import glob, sys, xml.etree.ElementTree as ET
-passed = failed = 0
-for path in glob.glob(f"{sys.argv[1]}/TEST-*.xml"):
-    suite = ET.parse(path).getroot()
-    tests, bad = int(suite.get("tests", 0)), int(suite.get("failures", 0)) + int(suite.get("errors", 0))
-    failed += bad
-    passed += tests - bad - int(suite.get("skipped", 0))
-print(passed, failed)
-PY
-)
+read -r passed failed < <(python3 scripts/surefire_count.py "$reports")
 
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   log "the Maven build failed before or outside the tests (see above)"
