@@ -820,9 +820,7 @@ struct LogArgs {
 }
 
 fn log_cmd(a: LogArgs) -> anyhow::Result<ExitCode> {
-    let uri = pipeline::tracking::tracking_uri(a.tracking_uri)
-        .context("no MLflow server: pass --tracking-uri or set MLFLOW_TRACKING_URI")?;
-    let client = pipeline::mlflow::Client::from_uri(&uri)?;
+    let client = mlflow_client(a.tracking_uri)?;
     let opts = pipeline::tracking::LogOptions {
         experiment: a.experiment,
         run_name: a.run_name,
@@ -885,11 +883,7 @@ struct RollbackArgs {
 
 fn rollback(a: RollbackArgs) -> anyhow::Result<ExitCode> {
     let signer = pipeline::publish::read_signing_key(&a.signing_key)?;
-    let mut s3 = pipeline::store::S3Options::from_env();
-    if a.s3_endpoint.is_some() {
-        s3.endpoint = a.s3_endpoint;
-    }
-    let store = pipeline::store::Store::open(&a.store, &s3)?;
+    let store = open_store(&a.store, a.s3_endpoint)?;
     let summary = pipeline::release::rollback(&store, &signer, a.to, a.expires_in_days)?;
     print_release_summary("rollback", &summary);
     if a.json {
@@ -972,15 +966,9 @@ struct PromoteArgs {
 
 fn promote(a: PromoteArgs) -> anyhow::Result<ExitCode> {
     use pipeline::mlflow::promotion::Gates;
-    let uri = pipeline::tracking::tracking_uri(a.tracking_uri)
-        .context("no MLflow server: pass --tracking-uri or set MLFLOW_TRACKING_URI")?;
-    let client = pipeline::mlflow::Client::from_uri(&uri)?;
+    let client = mlflow_client(a.tracking_uri)?;
     let signer = pipeline::publish::read_signing_key(&a.signing_key)?;
-    let mut s3 = pipeline::store::S3Options::from_env();
-    if a.s3_endpoint.is_some() {
-        s3.endpoint = a.s3_endpoint;
-    }
-    let store = pipeline::store::Store::open(&a.store, &s3)?;
+    let store = open_store(&a.store, a.s3_endpoint)?;
     let cfg = pipeline::promote::PromoteConfig {
         experiment: a.experiment,
         gates: Gates { min_accuracy: a.min_accuracy, max_accuracy_drop: a.max_accuracy_drop },
@@ -1008,4 +996,20 @@ fn promote(a: PromoteArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&summary)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The MLflow server of `--tracking-uri`, else of MLFLOW_TRACKING_URI.
+fn mlflow_client(tracking_uri: Option<String>) -> anyhow::Result<pipeline::mlflow::Client> {
+    let uri = pipeline::tracking::tracking_uri(tracking_uri)
+        .context("no MLflow server: pass --tracking-uri or set MLFLOW_TRACKING_URI")?;
+    Ok(pipeline::mlflow::Client::from_uri(&uri)?)
+}
+
+/// The production store of `--store`: S3 settings from the standard AWS variables, `--s3-endpoint` first.
+fn open_store(url: &str, s3_endpoint: Option<String>) -> anyhow::Result<pipeline::store::Store> {
+    let mut s3 = pipeline::store::S3Options::from_env();
+    if s3_endpoint.is_some() {
+        s3.endpoint = s3_endpoint;
+    }
+    Ok(pipeline::store::Store::open(url, &s3)?)
 }

@@ -74,11 +74,9 @@ pub fn promote(
     })?;
     let proto = onnx::proto::ModelProto::decode(model_bytes.as_slice())
         .with_context(|| format!("run {}: {PROMOTED_ARTIFACT} is not an ONNX model", candidate.run_id))?;
+    // Whether this core can serve the contract is checked by the release protocol, before any write.
     let contract = crate::publish::model_contract(&proto)
         .with_context(|| format!("run {}: {PROMOTED_ARTIFACT}", candidate.run_id))?;
-    contract
-        .check_supported()
-        .with_context(|| format!("run {}: {PROMOTED_ARTIFACT} cannot be served by this core", candidate.run_id))?;
     let req = ReleaseRequest {
         model_bytes,
         contract,
@@ -86,7 +84,8 @@ pub fn promote(
         version: cfg.version.clone(),
         expires_in_days: cfg.expires_in_days,
     };
-    let released = release(store, signer, &req)?;
+    let released = release(store, signer, &req)
+        .with_context(|| format!("releasing {PROMOTED_ARTIFACT} of run {}", candidate.run_id))?;
     // The pointer has moved (or already was there): the alias is bookkeeping that a re-run completes, so its
     // failure is reported, not fatal.
     let alias = rt.block_on(set_production_alias(client, &cfg.registered_model, &candidate.run_id));
