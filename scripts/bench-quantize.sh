@@ -27,7 +27,7 @@ fi
 
 if [ $smoke = 1 ]; then
   run=build/smoke-quantize; methods="minmax"; repeats=1; table=build/smoke-quantize/quantization.md
-  "$pipeline" run --quiet --no-quantize --sessions 20 --session-seconds 200 --epochs 2 --out "$run"
+  "$pipeline" run --quiet --no-quantize --sessions 20 --session-seconds 200 --long-sessions 0 --epochs 2 --out "$run"
 else
   run=${RUN:-out/run}; methods="minmax entropy"; table=docs/quantization.md
   [ -f "$run/model.fp32.onnx" ] || "$pipeline" run --quiet --out "$run"

@@ -42,7 +42,7 @@ model=$model_dir/model.int8.onnx
 if [ ! -f "$model" ]; then
   # Small but enough for the real recordings to read absent → present → absent (ReplayPresenceTest).
   log "training the test model into $model_dir (once)"
-  target/debug/pipeline run --out "$model_dir" --sessions 24 --session-seconds 300 --epochs 3 --quiet
+  target/debug/pipeline run --out "$model_dir" --sessions 24 --session-seconds 300 --long-sessions 0 --epochs 3 --quiet
 fi
 
 scripts/bindings.sh host --debug --no-build

@@ -93,6 +93,13 @@ pub struct SimDatasetConfig {
     pub calibrate_s: f64,
     /// Take every `stride`-th window (neighbours are nearly identical).
     pub stride: usize,
+    /// Hours-long sessions besides the short ones (evenings and nights: weather drifting under
+    /// long stays, warm air, re-inflation), one subject each.
+    pub long_sessions: usize,
+    /// Length of each long session, s.
+    pub long_session_s: f64,
+    /// Take every `long_stride`-th window of a long session (long stays repeat themselves).
+    pub long_stride: usize,
     /// Fraction of subjects for validation and for test.
     pub validation_fraction: f64,
     /// Fraction of subjects for test.
@@ -107,6 +114,9 @@ impl Default for SimDatasetConfig {
             seed: 1,
             calibrate_s: 10.0,
             stride: 2,
+            long_sessions: 24,
+            long_session_s: 3.0 * 3600.0,
+            long_stride: 12,
             validation_fraction: 0.15,
             test_fraction: 0.15,
         }
@@ -115,11 +125,27 @@ impl Default for SimDatasetConfig {
 
 /// Simulates `cfg.sessions` sessions, each with its own subject and mat.
 pub fn simulate_sessions(sim: &SimConfig, cfg: &SimDatasetConfig) -> Vec<Session> {
-    (0..cfg.sessions)
+    simulate(sim, cfg.seed, 0, cfg.sessions, cfg.session_s)
+}
+
+/// Simulates `cfg.long_sessions` hours-long sessions, subjects distinct from the short ones. They
+/// are evenings and nights: most stays and absences are long, so the weather has time to move under
+/// a person (and to turn) before the baseline can see the empty mat again.
+pub fn simulate_long_sessions(sim: &SimConfig, cfg: &SimDatasetConfig) -> Vec<Session> {
+    let evening = SimConfig {
+        long_stay_probability: sim.long_stay_probability.max(0.6),
+        long_away_probability: sim.long_away_probability.max(0.5),
+        ..sim.clone()
+    };
+    simulate(&evening, cfg.seed, 1 << 32, cfg.long_sessions, cfg.long_session_s)
+}
+
+fn simulate(sim: &SimConfig, seed: u64, first: u64, n: usize, seconds: f64) -> Vec<Session> {
+    (0..n)
         .map(|i| {
-            let subject = cfg.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
+            let subject = seed.wrapping_mul(1_000_003).wrapping_add(first + i as u64);
             let mut s = Simulator::new(sim.clone(), subject);
-            let frames = s.session(cfg.session_s);
+            let frames = s.session(seconds);
             Session {
                 id: format!("sim-{subject}"),
                 subject,
@@ -144,20 +170,17 @@ pub fn split_of(i: usize, n: usize, cfg: &SimDatasetConfig) -> Split {
 }
 
 /// Appends the session's windows to `out`, exactly as the monitor would see them: calibration over
-/// the first seconds when the session starts empty (else the first still stretch), relative
-/// pressures, and the slow re-tare while the mat is empty (here the truth says when; on the phone
-/// the model's confident "absent" does).
+/// the first seconds when the session starts empty (else the first still stretch), then the
+/// baseline tracker's stillness rule and weather trend — the same code as on the phone, never the
+/// truth, so the model learns the offsets it will meet in service.
 pub fn session_windows(s: &Session, calibrate_s: f64, stride: usize, out: &mut Windows) {
     let mut fx = FeatureExtractor::new();
     if s.labels.first() == Some(&Label::State(PresenceState::Absent)) {
         fx.calibrate(calibrate_s);
     }
     let mut window = [0f32; WINDOW_LEN];
-    let mut last_t = None;
     let mut ready_count = 0usize;
     for (frame, label) in s.frames.iter().zip(&s.labels) {
-        let dt = last_t.map_or(0.0, |t| frame.t - t);
-        last_t = Some(frame.t);
         if fx.push(frame) == FeatureStatus::Ready && fx.window(&mut window) {
             if ready_count.is_multiple_of(stride.max(1)) {
                 out.x.extend_from_slice(&window);
@@ -165,9 +188,6 @@ pub fn session_windows(s: &Session, calibrate_s: f64, stride: usize, out: &mut W
                 out.subject.push(s.subject);
             }
             ready_count += 1;
-            if *label == Label::State(PresenceState::Absent) {
-                fx.retare(dt);
-            }
         }
     }
 }
@@ -289,19 +309,26 @@ pub fn build_sim_dataset(sim: &SimConfig, cfg: &SimDatasetConfig) -> Dataset {
     build_dataset(sim, cfg, &[])
 }
 
-/// Simulated sessions plus imported ones, split by subject, as windows.
+/// Simulated sessions (short and long) plus imported ones, split by subject, as windows.
 pub fn build_dataset(sim: &SimConfig, cfg: &SimDatasetConfig, imported: &[Session]) -> Dataset {
-    let sessions = simulate_sessions(sim, cfg);
-    let n = sessions.len();
+    let short = simulate_sessions(sim, cfg);
+    let long = simulate_long_sessions(sim, cfg);
     let mut d = Dataset { train: Windows::default(), validation: Windows::default(), test: Windows::default() };
-    let splits = (0..n).map(|i| split_of(i, n, cfg)).chain(imported.iter().map(|s| split_of_subject(s.subject, cfg)));
-    for (s, split) in sessions.iter().chain(imported).zip(splits) {
+    // Each group is split on its own so that long sessions land in every split.
+    let (ns, nl) = (short.len(), long.len());
+    let sessions = short
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s, split_of(i, ns, cfg), cfg.stride))
+        .chain(long.iter().enumerate().map(|(i, s)| (s, split_of(i, nl, cfg), cfg.long_stride)))
+        .chain(imported.iter().map(|s| (s, split_of_subject(s.subject, cfg), cfg.stride)));
+    for (s, split, stride) in sessions {
         let out = match split {
             Split::Train => &mut d.train,
             Split::Validation => &mut d.validation,
             Split::Test => &mut d.test,
         };
-        session_windows(s, cfg.calibrate_s, cfg.stride, out);
+        session_windows(s, cfg.calibrate_s, stride, out);
     }
     d
 }
@@ -312,7 +339,13 @@ mod tests {
 
     #[test]
     fn subjects_never_cross_splits() {
-        let cfg = SimDatasetConfig { sessions: 12, session_s: 60.0, ..Default::default() };
+        let cfg = SimDatasetConfig {
+            sessions: 12,
+            session_s: 60.0,
+            long_sessions: 3,
+            long_session_s: 900.0,
+            ..Default::default()
+        };
         let d = build_sim_dataset(&SimConfig::default(), &cfg);
         let subjects = |w: &Windows| w.subject.iter().copied().collect::<std::collections::BTreeSet<_>>();
         let (a, b, c) = (subjects(&d.train), subjects(&d.validation), subjects(&d.test));
@@ -323,7 +356,7 @@ mod tests {
 
     #[test]
     fn windows_are_relative_to_the_calibrated_empty_mat() {
-        let cfg = SimDatasetConfig { sessions: 1, session_s: 200.0, stride: 1, ..Default::default() };
+        let cfg = SimDatasetConfig { sessions: 1, session_s: 200.0, stride: 1, long_sessions: 0, ..Default::default() };
         let mut w = Windows::default();
         session_windows(&simulate_sessions(&SimConfig::default(), &cfg)[0], 10.0, 1, &mut w);
         assert!(!w.is_empty());

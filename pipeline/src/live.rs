@@ -8,7 +8,7 @@ use hapticmat_core::{Label, StateUpdate};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// One line of `pipeline monitor --json`: exactly these four fields (a contract other tools parse).
+/// One line of `pipeline monitor --json`: exactly these five fields (a contract other tools parse).
 #[derive(Debug, Serialize)]
 pub struct JsonState {
     /// Seconds from the start of the session.
@@ -19,6 +19,8 @@ pub struct JsonState {
     pub present: bool,
     /// Confidence in `state`, 0..1.
     pub confidence: f32,
+    /// Seconds since a person was last on the mat; `null` while present or unknown.
+    pub absent_for: Option<f64>,
 }
 
 /// The JSON line for a state update (no trailing newline).
@@ -28,6 +30,7 @@ pub fn json_line(u: &StateUpdate) -> String {
         state: u.state_name(),
         present: u.present,
         confidence: (u.confidence * 1000.0).round() / 1000.0,
+        absent_for: u.absent_for_s.map(|s| (s * 1000.0).round() / 1000.0),
     };
     serde_json::to_string(&j).unwrap_or_default()
 }
@@ -96,15 +99,22 @@ mod tests {
             confidence: 0.87654,
             pressures: [0.0; 4],
             inference: None,
+            posture_confidence: Some(0.9),
+            absent_for_s: None,
         };
         let v: serde_json::Value = serde_json::from_str(&json_line(&u)).unwrap();
         let obj = v.as_object().unwrap();
-        assert_eq!(obj.len(), 4);
+        assert_eq!(obj.len(), 5);
+        assert!(v["absent_for"].is_null(), "present: absent_for is null");
         assert_eq!(v["state"], "lying_full");
         assert_eq!(v["present"], true);
         assert!((v["t"].as_f64().unwrap() - 1.235).abs() < 1e-9);
         let unknown = StateUpdate { state: None, present: false, confidence: 0.0, ..u };
         assert_eq!(serde_json::from_str::<serde_json::Value>(&json_line(&unknown)).unwrap()["state"], "unknown");
+        let absent =
+            StateUpdate { state: Some(PresenceState::Absent), present: false, absent_for_s: Some(61.23456), ..u };
+        let v: serde_json::Value = serde_json::from_str(&json_line(&absent)).unwrap();
+        assert!((v["absent_for"].as_f64().unwrap() - 61.235).abs() < 1e-9, "{v}");
     }
 
     #[test]

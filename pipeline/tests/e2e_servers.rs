@@ -110,7 +110,8 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
     let train = |seed: &str| {
         let run_dir = dir.path().join(format!("run-{seed}"));
         ok(bin()
-            .args(["run", "--quiet", "--sessions", "40", "--session-seconds", "300", "--epochs", "5", "--seed", seed])
+            .args(["run", "--quiet", "--sessions", "40", "--session-seconds", "300", "--long-sessions", "0"])
+            .args(["--epochs", "5", "--seed", seed])
             .args(["--tracking-uri", &mlflow, "--experiment", &tag, "--out"])
             .arg(&run_dir)
             .env_remove("MLFLOW_TRACKING_URI"));

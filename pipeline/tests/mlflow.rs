@@ -69,7 +69,7 @@ fn fixture(url: &str) -> &'static (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().expect("tempdir");
         let experiment = unique("pipeline-run");
         let out = Command::new(env!("CARGO_BIN_EXE_pipeline"))
-            .args(["run", "--quiet", "--sessions", "8", "--session-seconds", "120", "--epochs", &EPOCHS.to_string()])
+            .args(["run", "--quiet", "--sessions", "8", "--session-seconds", "120", "--long-sessions", "0", "--epochs", &EPOCHS.to_string()])
             .args(["--max-accuracy-drop", "100"])
             .arg("--out")
             .arg(dir.path())
@@ -234,7 +234,7 @@ async fn pipeline_run_that_fails_marks_its_mlflow_run_failed_with_the_reason() {
     let out = tempfile::tempdir().unwrap();
     // The tracking URI comes from the environment here, as MLflow's own tools read it.
     let output = Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(["run", "--quiet", "--sessions", "4", "--epochs", "1", "--experiment", &experiment])
+        .args(["run", "--quiet", "--sessions", "4", "--long-sessions", "0", "--epochs", "1", "--experiment", &experiment])
         .arg("--out")
         .arg(out.path())
         .args(["--train-recordings", "/nonexistent/labelled.csv"])

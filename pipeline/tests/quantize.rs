@@ -123,7 +123,7 @@ struct Presence {
 fn presence() -> &'static Presence {
     static P: OnceLock<Presence> = OnceLock::new();
     P.get_or_init(|| {
-        let cfg = SimDatasetConfig { sessions: 24, session_s: 300.0, ..Default::default() };
+        let cfg = SimDatasetConfig { sessions: 24, session_s: 300.0, long_sessions: 0, ..Default::default() };
         let data = build_sim_dataset(&SimConfig::default(), &cfg);
         let tc = TrainConfig { epochs: 4, ..Default::default() };
         let trained = train(&data.train, &data.validation, &tc, |_| {}).unwrap();

@@ -5,6 +5,7 @@
 #[cfg(target_os = "android")]
 mod android;
 pub mod delivery;
+pub mod baseline;
 pub mod features;
 pub mod ffi;
 pub mod frame;

@@ -10,8 +10,13 @@ use crate::state::PresenceState;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Confidence in "absent" above which the baseline may follow slow drift.
-const RETARE_CONFIDENCE: f32 = 0.9;
+/// What the smoother is fed while the mat is still: a person is never still, so a still mat is
+/// empty whatever the model says (objects and sleeping pets count as empty).
+const STILL_IS_ABSENT: [f32; crate::state::NUM_STATES] = [1.0, 0.0, 0.0, 0.0];
+
+/// Posture confidence below which the posture is not identifiable (four bladders and an unknown
+/// body weight cannot always tell sitting from lying): show "on the mat" instead.
+pub const POSTURE_CONFIDENT: f32 = 0.7;
 
 /// How the monitor behaves.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +50,12 @@ pub struct StateUpdate {
     pub pressures: [f32; BLADDERS],
     /// Latency of the inference call on this frame, if one ran.
     pub inference: Option<Duration>,
+    /// While someone is on the mat, the probability of the reported posture among the postures
+    /// (0..1): below [`POSTURE_CONFIDENT`] the posture is not identifiable. `None` otherwise.
+    pub posture_confidence: Option<f32>,
+    /// Seconds since a person was last on the mat (since the first known state if nobody has
+    /// been on it this session); `None` while present or unknown.
+    pub absent_for_s: Option<f64>,
 }
 
 impl StateUpdate {
@@ -95,7 +106,8 @@ pub struct Monitor {
     smoother: Smoother,
     cfg: MonitorConfig,
     window: [f32; WINDOW_LEN],
-    last_t: Option<f64>,
+    /// Session time of the last frame with a person on the mat.
+    last_present_t: Option<f64>,
     absent_since: Option<f64>,
     timeout_fired: bool,
     was_ready: bool,
@@ -114,7 +126,7 @@ impl Monitor {
             smoother: Smoother::new(cfg.smoothing),
             cfg,
             window: [0.0; WINDOW_LEN],
-            last_t: None,
+            last_present_t: None,
             absent_since: None,
             timeout_fired: false,
             was_ready: false,
@@ -157,8 +169,6 @@ impl Monitor {
     /// Processes one frame: the hot path (no allocation). Extra events (baseline, timeout) are
     /// pushed to `events`; the returned update is the frame's state.
     pub fn process(&mut self, frame: &Frame, events: &mut Vec<MonitorEvent>) -> Result<StateUpdate, InferenceError> {
-        let dt = self.last_t.map_or(0.0, |t| (frame.t - t).max(0.0));
-        self.last_t = Some(frame.t);
         let status = self.features.push(frame);
         if let Some(e) = self.features.take_event() {
             self.smoother.reset();
@@ -171,6 +181,8 @@ impl Monitor {
             confidence: 0.0,
             pressures: frame.pressures,
             inference: None,
+            posture_confidence: None,
+            absent_for_s: None,
         };
         let ready = status == FeatureStatus::Ready && self.features.window(&mut self.window);
         if ready && !self.was_ready {
@@ -179,18 +191,23 @@ impl Monitor {
         self.was_ready = ready;
         if ready {
             let pred = self.model.predict(&self.window)?;
-            let (state, confidence) = self.smoother.update(&pred.probabilities);
+            let probabilities = if self.features.is_still() { &STILL_IS_ABSENT } else { &pred.probabilities };
+            let (state, confidence) = self.smoother.update(probabilities);
             update.state = Some(state);
             update.present = state.is_present();
             update.confidence = confidence.clamp(0.0, 1.0);
             update.inference = Some(pred.latency);
-            if state == PresenceState::Absent && confidence >= RETARE_CONFIDENCE {
-                self.features.retare(dt);
+            if state.is_present()
+                && let Some(avg) = self.smoother.averaged()
+            {
+                let present = 1.0 - avg[PresenceState::Absent.index()];
+                update.posture_confidence = Some((avg[state.index()] / present.max(1e-6)).clamp(0.0, 1.0));
             }
         }
         match update.state {
             Some(PresenceState::Absent) => {
-                let since = *self.absent_since.get_or_insert(frame.t);
+                let since = *self.absent_since.get_or_insert(self.last_present_t.unwrap_or(frame.t));
+                update.absent_for_s = Some(frame.t - since);
                 if let Some(limit) = self.cfg.absence_timeout_s
                     && !self.timeout_fired
                     && frame.t - since >= limit
@@ -200,6 +217,7 @@ impl Monitor {
                 }
             }
             Some(_) => {
+                self.last_present_t = Some(frame.t);
                 self.absent_since = None;
                 self.timeout_fired = false;
             }

@@ -210,6 +210,7 @@ impl MatMonitor {
                     s.presence = PresenceState::Unknown;
                     s.present = false;
                     s.confidence = 0.0;
+                    s.posture_confidence = None;
                 });
                 let _ = done_tx.send(());
             })
@@ -418,6 +419,7 @@ impl Shared {
             s.presence = update.state.into();
             s.present = update.present;
             s.confidence = update.confidence;
+            s.posture_confidence = update.posture_confidence;
             s.session_time_s = update.t;
             if let Some(b) = baseline {
                 s.baseline = b;

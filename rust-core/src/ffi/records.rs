@@ -136,6 +136,10 @@ pub struct MonitorState {
     pub present: bool,
     /// Confidence in `presence`, 0..1, as of the last change (0 while unknown).
     pub confidence: f32,
+    /// While someone is on the mat: how sure the posture is, 0..1, apart from presence. Four
+    /// bladders cannot always tell sitting from lying: below [`crate::monitor::POSTURE_CONFIDENT`]
+    /// show "on the mat" rather than a posture. `None` while absent or unknown.
+    pub posture_confidence: Option<f32>,
     /// Session time of the change, s (0 before the first frame).
     pub session_time_s: f64,
     /// The link to the mat.
@@ -153,6 +157,7 @@ impl MonitorState {
             presence: PresenceState::Unknown,
             present: false,
             confidence: 0.0,
+            posture_confidence: None,
             session_time_s: 0.0,
             connection: ConnectionStatus::Idle,
             session: SessionStatus::Idle,

@@ -51,8 +51,15 @@ pub struct SimConfig {
     pub altitude_m: Range,
     /// Weather offset from the standard atmosphere, Pa (±2 kPa observed).
     pub weather_pa: Range,
-    /// Slow atmospheric drift rate, Pa per hour (fronts move ~100 Pa/h, rarely 300).
+    /// Slow atmospheric drift rate, Pa per hour, either sign (typical weather ~100 Pa/h, fronts up
+    /// to 500 Pa/h). Redrawn every [`drift_change_every_s`](Self::drift_change_every_s).
     pub drift_pa_per_hour: Range,
+    /// How long one weather trend lasts before the next is drawn, s.
+    pub drift_change_every_s: Range,
+    /// Re-inflations (the pump topping the bladders up) per hour, only while the mat is empty.
+    pub reinflations_per_hour: f64,
+    /// Rise of every bladder at a re-inflation, Pa (spread over a few seconds).
+    pub reinflation_pa: Range,
     /// Inflation of each bladder above ambient, Pa (real empty mat: bladders 50 Pa apart).
     pub inflation_pa: Range,
     /// White sensor noise σ, Pa (real empty mat: 0.48–0.76 Pa).
@@ -88,6 +95,16 @@ pub struct SimConfig {
     pub stay_s: Range,
     /// Length of an empty stretch between stays, s.
     pub away_s: Range,
+    /// Probability that a stay is a long one (an evening on the mat, a night's sleep).
+    pub long_stay_probability: f64,
+    /// Length of a long stay, s.
+    pub long_stay_s: Range,
+    /// Probability that a long stay is sleep: lying, no fidgets, only breathing and heartbeat.
+    pub sleep_probability: f64,
+    /// Probability that an empty stretch is a long one.
+    pub long_away_probability: f64,
+    /// Length of a long empty stretch, s.
+    pub long_away_s: Range,
     /// Probability that an empty stretch has a pet on the mat.
     pub pet_probability: f64,
     /// Probability that an empty stretch has an object on the mat.
@@ -102,7 +119,10 @@ impl Default for SimConfig {
             layout: BladderLayout::default(),
             altitude_m: r(-50.0, 1500.0),
             weather_pa: r(-2000.0, 2000.0),
-            drift_pa_per_hour: r(-250.0, 250.0),
+            drift_pa_per_hour: r(-500.0, 500.0),
+            drift_change_every_s: r(1800.0, 10_800.0),
+            reinflations_per_hour: 0.3,
+            reinflation_pa: r(80.0, 500.0),
             inflation_pa: r(0.0, 80.0),
             sensor_noise_pa: r(0.45, 0.8),
             pa_per_newton: r(6.0, 8.0),
@@ -120,6 +140,11 @@ impl Default for SimConfig {
             initial_empty_s: r(15.0, 40.0),
             stay_s: r(20.0, 150.0),
             away_s: r(10.0, 90.0),
+            long_stay_probability: 0.15,
+            long_stay_s: r(1200.0, 7200.0),
+            sleep_probability: 0.6,
+            long_away_probability: 0.15,
+            long_away_s: r(300.0, 2400.0),
             pet_probability: 0.3,
             object_probability: 0.2,
             posture_change_probability: 0.3,
@@ -184,7 +209,7 @@ enum Occupant {
 #[derive(Debug, Clone, Copy)]
 enum Phase {
     Away { until: f64, occupant: Occupant },
-    Stay { until: f64, posture: PresenceState, change_at: Option<(f64, PresenceState)> },
+    Stay { until: f64, posture: PresenceState, change_at: Option<(f64, PresenceState)>, sleep: bool },
 }
 
 /// A transient load bump (an arm moved, a leg lifted) on one bladder.
@@ -203,7 +228,14 @@ pub struct Simulator {
     t: f64,
     /// Ambient + inflation of each bladder at t = 0, Pa.
     base_pa: [f64; BLADDERS],
+    /// Current weather trend, Pa/s, until `drift_until`.
     drift_pa_per_s: f64,
+    drift_until: f64,
+    /// Weather change since t = 0, Pa (common to all bladders).
+    weather_pa: f64,
+    /// Air added by re-inflations so far, Pa, and the one in progress (start, length, rise).
+    inflation_pa: f64,
+    reinflating: Option<(f64, f64, f64)>,
     gain: [f64; BLADDERS],
     noise: [f64; BLADDERS],
     person: Person,
@@ -234,6 +266,7 @@ impl Simulator {
         let ambient = SEA_LEVEL_PA - PA_PER_METRE * cfg.altitude_m.draw(&mut rng) + cfg.weather_pa.draw(&mut rng);
         let base_pa = std::array::from_fn(|_| ambient + cfg.inflation_pa.draw(&mut rng));
         let drift_pa_per_s = cfg.drift_pa_per_hour.draw(&mut rng) / 3600.0;
+        let drift_until = cfg.drift_change_every_s.draw(&mut rng);
         let gain_mean = cfg.pa_per_newton.draw(&mut rng);
         let gain = std::array::from_fn(|_| gain_mean * rng.random_range(0.9..1.1));
         let noise = std::array::from_fn(|_| cfg.sensor_noise_pa.draw(&mut rng));
@@ -249,6 +282,10 @@ impl Simulator {
             t: 0.0,
             base_pa,
             drift_pa_per_s,
+            drift_until,
+            weather_pa: 0.0,
+            inflation_pa: 0.0,
+            reinflating: None,
             gain,
             noise,
             person,
@@ -354,11 +391,24 @@ impl Simulator {
             } else {
                 Occupant::Nobody
             };
-            Phase::Away { until: now + self.cfg.away_s.draw(&mut self.rng), occupant }
+            let away = if self.rng.random_bool(self.cfg.long_away_probability) {
+                self.cfg.long_away_s.draw(&mut self.rng)
+            } else {
+                self.cfg.away_s.draw(&mut self.rng)
+            };
+            Phase::Away { until: now + away, occupant }
         } else {
-            let posture = PresenceState::ALL[self.rng.random_range(1..4)];
-            let until = now + self.cfg.stay_s.draw(&mut self.rng);
-            let change_at = self.rng.random_bool(self.cfg.posture_change_probability).then(|| {
+            let long = self.rng.random_bool(self.cfg.long_stay_probability);
+            let sleep = long && self.rng.random_bool(self.cfg.sleep_probability);
+            let posture = if sleep {
+                PresenceState::ALL[self.rng.random_range(2..4)]
+            } else {
+                PresenceState::ALL[self.rng.random_range(1..4)]
+            };
+            let stay =
+                if long { self.cfg.long_stay_s.draw(&mut self.rng) } else { self.cfg.stay_s.draw(&mut self.rng) };
+            let until = now + stay;
+            let change_at = (!sleep && self.rng.random_bool(self.cfg.posture_change_probability)).then(|| {
                 let mut other = posture;
                 while other == posture {
                     other = PresenceState::ALL[self.rng.random_range(1..4)];
@@ -369,7 +419,7 @@ impl Simulator {
             self.next_pose = None;
             self.prev_posture = None;
             self.ramp_s = self.rng.random_range(0.8..3.0);
-            Phase::Stay { until, posture, change_at }
+            Phase::Stay { until, posture, change_at, sleep }
         };
         if let Phase::Away { occupant: Occupant::Pet { .. } | Occupant::Object { .. }, .. } = self.phase {
             self.place_pet_or_object();
@@ -426,14 +476,14 @@ impl Simulator {
         self.presence =
             if target > self.presence { (self.presence + rate).min(1.0) } else { (self.presence - rate).max(0.0) };
 
-        if let Phase::Stay { change_at: Some((at, next)), until, posture } = self.phase
+        if let Phase::Stay { change_at: Some((at, next)), until, posture, sleep } = self.phase
             && self.t >= at
         {
             let pose = self.draw_pose(next);
             let blend = self.rng.random_range(1.5..4.0);
             self.next_pose = Some((pose, self.t, blend));
             self.prev_posture = Some(posture);
-            self.phase = Phase::Stay { until, posture: next, change_at: None };
+            self.phase = Phase::Stay { until, posture: next, change_at: None, sleep };
         }
         if let Some((pose, start, blend)) = self.next_pose
             && self.t >= start + blend
@@ -449,7 +499,31 @@ impl Simulator {
         let goal = self.thermal_target * self.presence;
         self.thermal_pa += (goal - self.thermal_pa) * (dt / 300.0).min(1.0);
 
-        if self.presence > 0.5 && self.rng.random_bool((p.fidget_rate_hz * dt).min(1.0)) {
+        // The weather: a trend that holds for hours, then turns.
+        self.weather_pa += self.drift_pa_per_s * dt;
+        if self.t >= self.drift_until {
+            self.drift_pa_per_s = self.cfg.drift_pa_per_hour.draw(&mut self.rng) / 3600.0;
+            self.drift_until = self.t + self.cfg.drift_change_every_s.draw(&mut self.rng);
+        }
+        // The pump tops the bladders up now and then, only while nobody is on the mat.
+        // Not in the last seconds before someone comes: the pump finishes on an empty mat.
+        let empty = matches!(self.phase, Phase::Away { until, .. } if until - self.t > 15.0) && self.presence <= 0.0;
+        if empty
+            && self.reinflating.is_none()
+            && self.rng.random_bool((self.cfg.reinflations_per_hour * dt / 3600.0).min(1.0))
+        {
+            let rise = self.cfg.reinflation_pa.draw(&mut self.rng);
+            self.reinflating = Some((self.t, self.rng.random_range(2.0..10.0), rise));
+        }
+        if let Some((start, len, rise)) = self.reinflating
+            && self.t >= start + len
+        {
+            self.inflation_pa += rise;
+            self.reinflating = None;
+        }
+
+        let sleeping = matches!(self.phase, Phase::Stay { sleep: true, .. });
+        if self.presence > 0.5 && !sleeping && self.rng.random_bool((p.fidget_rate_hz * dt).min(1.0)) {
             let sign = if self.rng.random_bool(0.5) { 1.0 } else { -1.0 };
             self.bumps.push(Bump {
                 bladder: self.rng.random_range(0..BLADDERS),
@@ -498,7 +572,14 @@ impl Simulator {
                 Occupant::Object { weight_n } => load_n += weight_n * self.pet_pose[i],
                 Occupant::Nobody => {}
             }
-            let mut pa = self.base_pa[i] + self.drift_pa_per_s * self.t + self.thermal_pa + self.gain[i] * load_n;
+            let pumping =
+                self.reinflating.map_or(0.0, |(start, len, rise)| rise * ((self.t - start) / len).clamp(0.0, 1.0));
+            let mut pa = self.base_pa[i]
+                + self.weather_pa
+                + self.inflation_pa
+                + pumping
+                + self.thermal_pa
+                + self.gain[i] * load_n;
             for b in self.bumps.iter().filter(|b| b.bladder == i) {
                 let x = (self.t - b.start) / b.duration;
                 pa += b.amplitude_pa * self.presence * (std::f64::consts::PI * x).sin();
@@ -629,6 +710,81 @@ mod tests {
         let (lo, hi) =
             (real_sigma.iter().cloned().fold(f64::MAX, f64::min), real_sigma.iter().cloned().fold(0.0, f64::max));
         assert!(med > lo * 0.5 && med < hi * 1.5, "simulated σ under a person {med:.0} Pa vs real {lo:.0}..{hi:.0} Pa");
+    }
+
+    /// A config whose sessions are one long sleep: empty for a while, then hours lying still.
+    fn night() -> SimConfig {
+        SimConfig {
+            long_stay_probability: 1.0,
+            sleep_probability: 1.0,
+            long_stay_s: r(4.0 * 3600.0, 4.0 * 3600.0),
+            initial_empty_s: r(1200.0, 1200.0),
+            ..SimConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_sleeping_simulated_person_is_never_still_by_the_baseline_rule() {
+        use crate::baseline::BaselineTracker;
+        for seed in 0..6 {
+            let cfg = SimConfig { weight_kg: r(40.0, 50.0), breathing_depth: r(0.03, 0.03), ..night() };
+            let frames = Simulator::new(cfg, seed).session(2.0 * 3600.0);
+            let mut tracker = BaselineTracker::new();
+            let mut still_while_lying = 0;
+            let mut lying = 0;
+            for f in &frames {
+                tracker.push(&f.frame);
+                if f.label.is_present() {
+                    lying += 1;
+                    still_while_lying += tracker.is_still() as usize;
+                }
+            }
+            assert!(lying > 30_000, "seed {seed}: {lying} frames lying");
+            assert_eq!(still_while_lying, 0, "seed {seed}: a light sleeper passed for an empty mat");
+        }
+    }
+
+    #[test]
+    fn the_weather_drifts_both_ways_for_hours_and_the_pump_only_runs_on_an_empty_mat() {
+        let mut rises = 0;
+        let mut falls = 0;
+        for seed in 0..12 {
+            let cfg = SimConfig { reinflations_per_hour: 4.0, ..SimConfig::default() };
+            let mut sim = Simulator::new(cfg, seed);
+            let mut inflation_before = 0.0;
+            for _ in 0..(3.0 * 3600.0 / 0.15) as usize {
+                let f = sim.next_frame();
+                if sim.inflation_pa != inflation_before || sim.reinflating.is_some() {
+                    assert!(!f.label.is_present(), "seed {seed}: the pump ran under a person at {:.0} s", f.frame.t);
+                }
+                inflation_before = sim.inflation_pa;
+            }
+            if sim.weather_pa > 100.0 {
+                rises += 1;
+            } else if sim.weather_pa < -100.0 {
+                falls += 1;
+            }
+            let rate = sim.drift_pa_per_s.abs() * 3600.0;
+            assert!(rate <= 500.0, "seed {seed}: {rate:.0} Pa/h");
+        }
+        assert!(rises > 0 && falls > 0, "3 h of weather rose in {rises} and fell in {falls} of 12 sessions");
+    }
+
+    #[test]
+    fn long_sessions_hold_long_stays_and_long_absences_with_exact_labels() {
+        let frames = Simulator::new(night(), 11).session(6.0 * 3600.0);
+        let first_present = frames.iter().position(|f| f.label.is_present()).unwrap();
+        assert!(frames[first_present].frame.t >= 1200.0, "the night starts with 20 min of empty mat");
+        let stay = frames[first_present..].iter().take_while(|f| f.label.is_present()).count();
+        assert!(stay as f64 * 0.15 > 3.0 * 3600.0, "a sleep of {:.1} h", stay as f64 * 0.15 / 3600.0);
+        // While the label says present, the body's load is on the mat: the relative level is far above
+        // the empty mat's noise, whatever the weather did.
+        let before = &frames[first_present - 100..first_present - 50];
+        let base = |i: usize| before.iter().map(|f| f.frame.pressures[i] as f64).sum::<f64>() / before.len() as f64;
+        let sleeping = &frames[first_present + 100];
+        assert!(sleeping.label.is_present());
+        let load: f64 = (0..4).map(|i| sleeping.frame.pressures[i] as f64 - base(i)).sum();
+        assert!(load > 500.0, "load {load:.0} Pa");
     }
 
     #[test]
