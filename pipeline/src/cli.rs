@@ -37,6 +37,9 @@ enum Command {
     Run(RunArgs),
     /// Show live presence states from the mat, a replay or the simulator.
     Monitor(MonitorArgs),
+    /// Hours-long sessions spliced from the real recordings, with weather drift: presence held while
+    /// occupied, absence found after leaving, the absence timeout fired.
+    Scenarios(ScenariosArgs),
     /// Record the mat's frames to a CSV file in the makers' format.
     Record(RecordArgs),
     /// Post-training static quantization of an ONNX model to int8 (QDQ).
@@ -122,6 +125,10 @@ struct QuantizeArgs {
     /// fp32 on the held-out windows of --data.
     #[arg(long, value_name = "POINTS", requires = "data")]
     max_accuracy_drop: Option<f64>,
+    /// With --max-accuracy-drop: also refuse an int8 model more than this many points of recall
+    /// below fp32 on any one state.
+    #[arg(long, value_name = "POINTS", default_value_t = 2.0)]
+    max_recall_drop: f64,
     /// Folder with test.npy and test_labels.npy for --max-accuracy-drop.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -235,6 +242,12 @@ struct RunArgs {
     /// Length of each simulated session, s.
     #[arg(long, default_value_t = SimDatasetConfig::default().session_s)]
     session_seconds: f64,
+    /// Hours-long simulated sessions besides the short ones (drift under long stays, sleep).
+    #[arg(long, default_value_t = SimDatasetConfig::default().long_sessions)]
+    long_sessions: usize,
+    /// Length of each long session, s.
+    #[arg(long, default_value_t = SimDatasetConfig::default().long_session_s)]
+    long_session_seconds: f64,
     /// Most training epochs.
     #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
@@ -263,6 +276,9 @@ struct RunArgs {
     /// Refuse the int8 model (fail the run) if it loses more accuracy points than this.
     #[arg(long, value_name = "POINTS", default_value_t = 2.0)]
     max_accuracy_drop: f64,
+    /// Refuse the int8 model (fail the run) if it loses more recall points than this on any state.
+    #[arg(long, value_name = "POINTS", default_value_t = 2.0)]
+    max_recall_drop: f64,
     /// MLflow tracking server (http(s)://…; default: env MLFLOW_TRACKING_URI). The MLflow run is created
     /// before training and set FINISHED or FAILED at the end. Without one, only the output folder is written.
     #[arg(long, value_name = "URL")]
@@ -301,6 +317,28 @@ struct MonitorArgs {
 }
 
 #[derive(Args)]
+struct ScenariosArgs {
+    /// The presence model (ONNX).
+    #[arg(long)]
+    model: PathBuf,
+    /// Folder with the real recordings (empty_or_cat_on_mat.csv, human_on_mat.csv).
+    #[arg(long, default_value = DEFAULT_RECORDINGS)]
+    recordings: PathBuf,
+    /// Absence timeout of the monitor, s.
+    #[arg(long, default_value_t = 300.0)]
+    absence_timeout: f64,
+    /// Also write the table (Markdown) to this file.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// One JSON object per scenario on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Exit with status 1 unless every scenario holds.
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Args)]
 struct RecordArgs {
     /// ble[:NAME] (sim[:SEED] and replay:FILE also work, for tests and demos)
     #[arg(long)]
@@ -321,6 +359,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Run(a) => run_job(a),
         Command::Monitor(a) => monitor(a),
+        Command::Scenarios(a) => scenarios(a),
         Command::Record(a) => record(a),
         Command::Quantize(a) => quantize_cmd(a),
         Command::Evaluate(a) => evaluate(a),
@@ -386,11 +425,13 @@ impl Reporter for RunProgress {
                     bar.finish_and_clear();
                 }
                 eprintln!(
-                    "[train] epoch {}: train loss {:.4}, validation loss {:.4}, validation accuracy {:.2}% ({:.1} s)",
+                    "[train] epoch {}: lr {:.1e}, train loss {:.4}, validation loss {:.4}, accuracy {:.2}%, balanced accuracy {:.2}% ({:.1} s)",
                     m.epoch,
+                    m.learning_rate,
                     m.train_loss,
                     m.validation_loss,
                     100.0 * m.validation_accuracy,
+                    100.0 * m.validation_balanced_accuracy,
                     m.seconds
                 );
             }
@@ -412,6 +453,8 @@ fn run_job(a: RunArgs) -> anyhow::Result<ExitCode> {
         data: SimDatasetConfig {
             sessions: a.sessions,
             session_s: a.session_seconds,
+            long_sessions: a.long_sessions,
+            long_session_s: a.long_session_seconds,
             seed: a.seed,
             ..Default::default()
         },
@@ -421,6 +464,7 @@ fn run_job(a: RunArgs) -> anyhow::Result<ExitCode> {
         quantize: (!a.no_quantize)
             .then(|| QuantizeConfig { method: method_config(a.method, 99.999), ..Default::default() }),
         max_accuracy_drop: Some(a.max_accuracy_drop),
+        max_recall_drop: Some(a.max_recall_drop),
     };
     let mut progress = RunProgress::new(a.quiet);
     let report = match pipeline::tracking::tracking_uri(a.tracking_uri) {
@@ -444,6 +488,28 @@ fn run_job(a: RunArgs) -> anyhow::Result<ExitCode> {
     if !a.quiet {
         eprintln!("{}", pipeline::run::markdown(&report));
         eprintln!("[run] wrote {}", cfg.out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scenarios(a: ScenariosArgs) -> anyhow::Result<ExitCode> {
+    use pipeline::scenarios;
+    let results = scenarios::run_all(&a.model, &a.recordings, &scenarios::standard(), a.absence_timeout)?;
+    let table = scenarios::markdown(&a.model, &results);
+    if a.json {
+        for r in &results {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    } else {
+        print!("{table}");
+    }
+    if let Some(out) = &a.out {
+        pipeline::fsutil::write_atomic(out, table.as_bytes())?;
+    }
+    let failed = results.iter().filter(|r| !r.holds()).count();
+    if a.check && failed > 0 {
+        eprintln!("{failed} of {} scenarios do not hold", results.len());
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -550,10 +616,14 @@ impl LiveView {
 
     fn show(&mut self, out: &mut impl Write, u: &StateUpdate) -> std::io::Result<()> {
         let p = u.pressures.map(|v| v / 1000.0);
+        // A posture the four bladders cannot tell apart is shown as "on the mat (posture?)".
+        let unsure = u.posture_confidence.is_some_and(|c| c < hapticmat_core::monitor::POSTURE_CONFIDENT);
+        let absent_for = u.absent_for_s.map_or(String::new(), |s| format!("   empty for {s:.0} s"));
         let line = format!(
-            "t={:7.1}s  {:<13} confidence {:>4.0}%   pressures {:.3} {:.3} {:.3} {:.3} kPa",
+            "t={:7.1}s  {:<13}{} confidence {:>4.0}%   pressures {:.3} {:.3} {:.3} {:.3} kPa{absent_for}",
             u.t,
             u.state_name(),
+            if unsure { " (posture?)" } else { "" },
             100.0 * u.confidence,
             p[0],
             p[1],
@@ -624,6 +694,7 @@ fn quantize_cmd(a: QuantizeArgs) -> anyhow::Result<ExitCode> {
     let test = a.data.as_deref().map(pipeline::run::read_test_windows).transpose()?;
     let gate = a.max_accuracy_drop.zip(test.as_ref()).map(|(max_accuracy_drop, test)| pipeline::ptq::Gate {
         max_accuracy_drop,
+        max_recall_drop: a.max_recall_drop,
         test,
         recordings: None,
         peak_memory: &|_: &std::path::Path| None,

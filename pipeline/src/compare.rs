@@ -38,6 +38,12 @@ pub struct Comparison {
     pub agreement: f64,
     /// Accuracy lost by quantizing, in percentage points (positive = int8 is worse).
     pub accuracy_drop_points: f64,
+    /// Recall lost by quantizing per state (in state order), percentage points.
+    pub recall_drop_points: Vec<f64>,
+    /// The largest of [`recall_drop_points`](Self::recall_drop_points) over states with support.
+    pub max_recall_drop_points: f64,
+    /// The state that lost it.
+    pub max_recall_drop_state: &'static str,
     /// Largest |p_fp32 − p_int8| over all windows and states.
     pub max_abs_diff: f32,
     /// Mean |p_fp32 − p_int8|.
@@ -84,7 +90,20 @@ pub fn compare(
         pa.iter().zip(&pb).zip(&test.y).filter(|(_, y)| **y != PRESENT_ANY).map(|(p, _)| p).collect();
     let same = scored.iter().filter(|(x, y)| argmax(x) == argmax(y)).count();
     let diffs: Vec<f32> = pa.iter().zip(&pb).flat_map(|(x, y)| x.iter().zip(y).map(|(u, v)| (u - v).abs())).collect();
+    let recall_drop_points: Vec<f64> =
+        a.test.per_class.iter().zip(&b.test.per_class).map(|(x, y)| 100.0 * (x.recall - y.recall)).collect();
+    let (worst, max_recall_drop_points) = a
+        .test
+        .per_class
+        .iter()
+        .zip(&recall_drop_points)
+        .filter(|(c, _)| c.support > 0)
+        .map(|(c, d)| (c.state, *d))
+        .fold(("none", f64::NEG_INFINITY), |m, x| if x.1 > m.1 { x } else { m });
     Ok(Comparison {
+        recall_drop_points,
+        max_recall_drop_points: if max_recall_drop_points.is_finite() { max_recall_drop_points } else { 0.0 },
+        max_recall_drop_state: worst,
         agreement: same as f64 / scored.len().max(1) as f64,
         accuracy_drop_points: 100.0 * (a.test.accuracy - b.test.accuracy),
         max_abs_diff: diffs.iter().copied().fold(0.0, f32::max),
@@ -132,7 +151,7 @@ pub fn markdown(c: &Comparison) -> String {
         100.0 * c.fp32.test.presence_accuracy,
         100.0 * c.int8.test.presence_accuracy
     );
-    let _ = writeln!(s, "| presence accuracy, real recordings | {} | {} |", real(&c.fp32), real(&c.int8));
+    let _ = writeln!(s, "| presence accuracy, real recordings (smoke test¹) | {} | {} |", real(&c.fp32), real(&c.int8));
     let _ = writeln!(
         s,
         "| latency p50 / p99 | {:.1} / {:.1} µs | {:.1} / {:.1} µs |",
@@ -142,19 +161,25 @@ pub fn markdown(c: &Comparison) -> String {
         writeln!(s, "| session peak memory | {} | {} |", mb(c.fp32.session_peak_bytes), mb(c.int8.session_peak_bytes));
     let _ = writeln!(
         s,
-        "\nAccuracy drop {:+.2} points; fp32/int8 agreement {:.2}%; |Δp| max {:.4}, mean {:.5}.\n",
+        "\n¹ {}.\n\nAccuracy drop {:+.2} points; largest recall drop {:+.2} points ({}); fp32/int8 agreement {:.2}%; \
+         |Δp| max {:.4}, mean {:.5}.\n",
+        crate::evaluate::REAL_SMOKE_TEST,
         c.accuracy_drop_points,
+        c.max_recall_drop_points,
+        c.max_recall_drop_state,
         100.0 * c.agreement,
         c.max_abs_diff,
         c.mean_abs_diff
     );
-    let _ =
-        writeln!(s, "| state | fp32 precision | fp32 recall | int8 precision | int8 recall |\n|---|---|---|---|---|");
-    for (a, b) in c.fp32.test.per_class.iter().zip(&c.int8.test.per_class) {
+    let _ = writeln!(
+        s,
+        "| state | fp32 precision | fp32 recall | int8 precision | int8 recall | recall drop |\n|---|---|---|---|---|---|"
+    );
+    for ((a, b), d) in c.fp32.test.per_class.iter().zip(&c.int8.test.per_class).zip(&c.recall_drop_points) {
         let _ = writeln!(
             s,
-            "| {} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            a.state, a.precision, a.recall, b.precision, b.recall
+            "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:+.2} |",
+            a.state, a.precision, a.recall, b.precision, b.recall, d
         );
     }
     let _ = writeln!(

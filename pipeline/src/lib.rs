@@ -17,6 +17,7 @@ pub mod publish;
 pub mod quantize;
 pub mod release;
 pub mod run;
+pub mod scenarios;
 pub mod store;
 pub mod tracking;
 pub mod train;

@@ -16,6 +16,9 @@ pub const CALIBRATION_BATCH: usize = 256;
 pub struct Gate<'a> {
     /// Largest accuracy drop allowed, in points.
     pub max_accuracy_drop: f64,
+    /// Largest recall drop allowed on any one state, in points (a model can keep its overall
+    /// accuracy while losing a rare posture).
+    pub max_recall_drop: f64,
     /// Held-out windows to score both models on.
     pub test: &'a Windows,
     /// Real recordings for the replay evaluation, if any.
@@ -69,6 +72,15 @@ pub fn quantize_file(
                 100.0 * c.fp32.test.accuracy,
                 100.0 * c.int8.test.accuracy,
                 g.max_accuracy_drop
+            );
+            anyhow::ensure!(
+                c.max_recall_drop_points <= g.max_recall_drop,
+                "the int8 model loses {:.2} points of recall on {} (per state: {:?}), more than the allowed \
+                 --max-recall-drop {}: not written",
+                c.max_recall_drop_points,
+                c.max_recall_drop_state,
+                c.recall_drop_points.iter().map(|d| format!("{d:+.2}")).collect::<Vec<_>>(),
+                g.max_recall_drop
             );
             Some(c)
         }

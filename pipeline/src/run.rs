@@ -4,7 +4,10 @@
 
 use crate::compare::Comparison;
 use crate::dataset::{NUM_TARGETS, SimDatasetConfig, build_dataset, import_recordings};
-use crate::evaluate::{ClassMetrics, Latency, RealEvaluation, classify, evaluate_replay, latency, real_session};
+use crate::evaluate::{
+    ClassMetrics, Latency, RealEvaluation, RecallInterval, classify, evaluate_replay, latency, real_session,
+    recall_intervals,
+};
 use crate::onnx;
 use crate::ptq::{Gate, quantize_file};
 use crate::quantize::{QuantizeConfig, QuantizeEvent, QuantizeReport};
@@ -94,6 +97,8 @@ pub struct RunConfig {
     pub quantize: Option<QuantizeConfig>,
     /// Refuse an int8 model that loses more accuracy points than this on held-out subjects.
     pub max_accuracy_drop: Option<f64>,
+    /// Refuse an int8 model that loses more recall points than this on any state.
+    pub max_recall_drop: Option<f64>,
 }
 
 /// Progress of a run, drawn by the binary.
@@ -160,6 +165,8 @@ pub struct RunReport {
     pub training: TrainingSummary,
     /// Held-out simulated subjects, through ONNX Runtime.
     pub test: ClassMetrics,
+    /// Per-state recall on held-out subjects with a subject-level bootstrap 95 % interval.
+    pub test_recall_intervals: Vec<RecallInterval>,
     /// Largest |candle − ONNX Runtime| probability difference on the test set.
     pub export_max_abs_diff: f32,
     /// The real recordings replayed through the monitor.
@@ -219,6 +226,7 @@ pub fn run(
     reporter.stage("evaluating");
     let mut model = PresenceModel::load(&model_path)?;
     let (test, probs) = classify(&mut model, &data.test)?;
+    let test_recall_intervals = recall_intervals(&data.test, &probs, cfg.train.seed);
     let net = PresenceNet::from_weights(&trained.weights)?;
     let reference = net.predict(&data.test.x)?;
     let export_max_abs_diff = probs
@@ -243,6 +251,7 @@ pub fn run(
         let files = cfg.recordings.as_deref().and_then(real_session);
         let gate = Gate {
             max_accuracy_drop: cfg.max_accuracy_drop.unwrap_or(f64::INFINITY),
+            max_recall_drop: cfg.max_recall_drop.unwrap_or(f64::INFINITY),
             test: &data.test,
             recordings: files.as_deref(),
             peak_memory,
@@ -260,6 +269,7 @@ pub fn run(
         dataset,
         training,
         test,
+        test_recall_intervals,
         export_max_abs_diff,
         real,
         latency,
@@ -294,9 +304,16 @@ pub fn markdown(r: &RunReport) -> String {
         100.0 * r.test.accuracy,
         100.0 * r.test.presence_accuracy
     );
-    let _ = writeln!(s, "| state | precision | recall | support |\n|---|---|---|---|");
-    for c in &r.test.per_class {
-        let _ = writeln!(s, "| {} | {:.3} | {:.3} | {} |", c.state, c.precision, c.recall, c.support);
+    let _ = writeln!(
+        s,
+        "| state | precision | recall | recall 95 % interval (subject bootstrap) | support | subjects |\n|---|---|---|---|---|---|"
+    );
+    for (c, ci) in r.test.per_class.iter().zip(&r.test_recall_intervals) {
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} | {:.3} | {:.3} – {:.3} | {} | {} |",
+            c.state, c.precision, c.recall, ci.lo, ci.hi, c.support, ci.subjects
+        );
     }
     let _ =
         writeln!(s, "\nConfusion (rows truth, columns predicted, order absent, sitting, lying_full, lying_partial):\n");
@@ -306,23 +323,35 @@ pub fn markdown(r: &RunReport) -> String {
     if let Some(real) = &r.real {
         let _ = writeln!(
             s,
-            "\n## Real recordings (empty → person → empty, calibrate {} s, ±{} s around changes ignored)\n\npresence accuracy {:.2}% over {} frames; per file {:?}",
+            "\n## Real recordings: a presence smoke test\n\n{} (calibrate {} s, ±{} s around changes ignored).\n\n\
+             presence accuracy {:.2}% over {} frames ({} unknown left out); per file {:?}; arrival detected after {}, \
+             departure after {}",
+            crate::evaluate::REAL_SMOKE_TEST,
             real.calibrate_s,
             real.margin_s,
             100.0 * real.presence_accuracy,
             real.frames_scored,
-            real.per_file.iter().map(|v| format!("{:.1}%", 100.0 * v)).collect::<Vec<_>>()
+            real.frames_unknown,
+            real.per_file.iter().map(|v| format!("{:.1}%", 100.0 * v)).collect::<Vec<_>>(),
+            real.arrival_latency_s.map_or("never".into(), |s| format!("{s:.1} s")),
+            real.departure_latency_s.map_or("never".into(), |s| format!("{s:.1} s")),
         );
     }
     let _ = writeln!(
         s,
-        "\n## Training\n\n| epoch | train loss | validation loss | validation accuracy | s |\n|---|---|---|---|---|"
+        "\n## Training\n\n| epoch | learning rate | train loss | validation loss | validation accuracy | validation balanced accuracy | s |\n|---|---|---|---|---|---|---|"
     );
     for e in &r.training.curves {
         let _ = writeln!(
             s,
-            "| {} | {:.4} | {:.4} | {:.3} | {:.1} |",
-            e.epoch, e.train_loss, e.validation_loss, e.validation_accuracy, e.seconds
+            "| {} | {:.1e} | {:.4} | {:.4} | {:.3} | {:.3} | {:.1} |",
+            e.epoch,
+            e.learning_rate,
+            e.train_loss,
+            e.validation_loss,
+            e.validation_accuracy,
+            e.validation_balanced_accuracy,
+            e.seconds
         );
     }
     let _ = writeln!(

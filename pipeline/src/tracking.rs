@@ -76,6 +76,10 @@ pub mod metric_keys {
     pub const VALIDATION_LOSS: &str = "validation_loss";
     /// Per epoch: validation accuracy.
     pub const VALIDATION_ACCURACY: &str = "validation_accuracy";
+    /// Per epoch: validation balanced accuracy (mean recall of the states; early stopping).
+    pub const VALIDATION_BALANCED_ACCURACY: &str = "validation_balanced_accuracy";
+    /// Per epoch: learning rate.
+    pub const LEARNING_RATE: &str = "learning_rate";
     /// Per epoch: wall time, s.
     pub const EPOCH_SECONDS: &str = "epoch_seconds";
 }
@@ -406,6 +410,8 @@ pub fn metrics_of(report: &Value, timestamp: i64) -> Vec<Metric> {
             (TRAIN_LOSS, "train_loss"),
             (VALIDATION_LOSS, "validation_loss"),
             (VALIDATION_ACCURACY, "validation_accuracy"),
+            (VALIDATION_BALANCED_ACCURACY, "validation_balanced_accuracy"),
+            (LEARNING_RATE, "learning_rate"),
             (EPOCH_SECONDS, "seconds"),
         ] {
             push(key, e.get(field).and_then(Value::as_f64), epoch);
