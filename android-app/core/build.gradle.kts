@@ -41,7 +41,7 @@ android {
         jniLibs.srcDir(jniLibsDir)
     }
 
-    // The local unit tests are the Maven build's tests (src/test/kotlin, DESIGN §6): they drive the host
+    // The local unit tests are the Maven build's tests (src/test/kotlin, docs/design.md §6): they drive the host
     // build of rust-core through JNA, which scripts/test-kotlin.sh --prepare makes (cdylib, pipeline
     // binary, a small test model). The generated bindings ask android.os.Build for their cleaner: the
     // android.jar stubs answer 0 on the JVM, and UniFFI then uses JNA's cleaner.

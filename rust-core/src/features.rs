@@ -3,7 +3,7 @@
 //! relative to the empty-mat baseline, in pascal, channel-major `[CHANNELS][WINDOW_FRAMES]`.
 //!
 //! Absolute levels move with weather (±2 kPa) and altitude (−1.2 kPa per 100 m), more than a
-//! person adds, so a model on absolute pascal is wrong by design (DESIGN §2): the baseline comes
+//! person adds, so a model on absolute pascal is wrong by design (docs/design.md §2): the baseline comes
 //! from an explicit calibration of the empty mat, from a still stretch when none was given, and is
 //! re-tared slowly while the mat is confidently empty.
 

@@ -1,5 +1,5 @@
 //! Recordings in the mat makers' CSV format: `Timestamp,Float1,Float2,Float3,Float4[,Label]`,
-//! timestamp `YYYY-MM-DD HH:MM:SS.mmm` local time, pressures in pascal (DESIGN §2).
+//! timestamp `YYYY-MM-DD HH:MM:SS.mmm` local time, pressures in pascal (docs/design.md §2).
 
 use crate::frame::{BLADDERS, Frame, FrameError};
 use crate::state::Label;

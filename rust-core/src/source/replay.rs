@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Interval assumed between the last frame of one file and the first of the next when a file has a
-/// single row: the mat's observed median (DESIGN §2).
+/// single row: the mat's observed median (docs/design.md §2).
 const DEFAULT_INTERVAL_S: f64 = 0.150;
 
 /// Plays recordings in order. Bad rows come out as `Skipped` events where they were in the file.
