@@ -17,6 +17,10 @@ pub const HEADER: [&str; 1 + BLADDERS] = ["Timestamp", "Float1", "Float2", "Floa
 /// Name of the optional per-row label column.
 pub const LABEL_COLUMN: &str = "Label";
 
+/// The real mat's two recordings, kept in the repository (`data/seroton-mat/`, provenance in its README).
+#[cfg(test)]
+pub(crate) const REAL_RECORDINGS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/seroton-mat");
+
 /// One row of a recording.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordingRow {
@@ -310,7 +314,7 @@ mod tests {
 
     #[test]
     fn reads_the_real_recordings() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/seroton-mat");
+        let dir = Path::new(REAL_RECORDINGS_DIR);
         for name in ["empty_or_cat_on_mat.csv", "human_on_mat.csv"] {
             let r = Recording::read(dir.join(name)).unwrap();
             assert_eq!(r.rows.len(), 382, "{name}");

@@ -543,7 +543,7 @@ mod tests {
     }
 
     fn real(name: &str) -> Recording {
-        Recording::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/seroton-mat").join(name)).unwrap()
+        Recording::read(Path::new(crate::recording::REAL_RECORDINGS_DIR).join(name)).unwrap()
     }
 
     #[test]

@@ -93,7 +93,7 @@ mod tests {
     use std::path::Path;
 
     fn real(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/seroton-mat").join(name)
+        Path::new(crate::recording::REAL_RECORDINGS_DIR).join(name)
     }
 
     #[test]
