@@ -54,7 +54,7 @@ android {
             test.systemProperty("jna.library.path", rustRoot.resolve("target/debug").path)
             test.systemProperty("hapticmat.ortLibrary", ort)
             test.systemProperty("hapticmat.model", rustRoot.resolve("build/kotlin-test-run/model.int8.onnx").path)
-            test.systemProperty("hapticmat.recordings", rustRoot.resolve("../shared/data/seroton-mat").path)
+            test.systemProperty("hapticmat.recordings", rustRoot.resolve("data/seroton-mat").path)
             test.systemProperty("hapticmat.pipeline", rustRoot.resolve("target/debug/pipeline").path)
             test.environment("ORT_DYLIB_PATH", ort)
             test.environment("RUST_BACKTRACE", "0")
