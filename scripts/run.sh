@@ -9,10 +9,8 @@ scripts/setup.sh
 cargo build --release --locked -p pipeline
 pipeline=target/release/pipeline
 "$pipeline" run --out out/run "$@"
-data=../shared/data/seroton-mat
-if [ -f "$data/human_on_mat.csv" ]; then
-  echo
-  echo "== live monitor: real recordings, empty → person → empty (calibrating on the first 10 s)"
-  "$pipeline" monitor --model out/run/model.int8.onnx --calibrate 10 \
-    --source "replay:$data/empty_or_cat_on_mat.csv,$data/human_on_mat.csv,$data/empty_or_cat_on_mat.csv"
-fi
+data=data/seroton-mat
+echo
+echo "== live monitor: real recordings, empty → person → empty (calibrating on the first 10 s)"
+"$pipeline" monitor --model out/run/model.int8.onnx --calibrate 10 \
+  --source "replay:$data/empty_or_cat_on_mat.csv,$data/human_on_mat.csv,$data/empty_or_cat_on_mat.csv"

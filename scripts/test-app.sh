@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Compiles and tests the Compose app's platform-free code on the host JVM with Maven (Maven Central only;
-# DESIGN §6): android-app/jvm-app builds android-app/app/src/shared and src/ui — the same folders the
+# docs/design.md §6): android-app/jvm-app builds android-app/app/src/shared and src/ui — the same folders the
 # Gradle module compiles — and runs app/src/test (state holders, UI state mapping, the absence timeout
 # that ends the session, permission-denied and update-failure states) and app/src/desktopTest (the
 # stateless screens composed with Compose Multiplatform desktop, driven through their semantics, and

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests the Kotlin of android-app/core (the facade over rust-core's UniFFI bindings) on the host JVM with
-# Maven (Maven Central only; DESIGN §6), against the real library:
+# Maven (Maven Central only; docs/design.md §6), against the real library:
 #   1. builds rust-core's cdylib and the pipeline binary (dev profile, one build);
 #   2. trains a small model into build/kotlin-test-run/ if none is there yet (about a minute; kept);
 #   3. generates the host bindings (scripts/bindings.sh host: android = false);
@@ -42,7 +42,7 @@ model=$model_dir/model.int8.onnx
 if [ ! -f "$model" ]; then
   # Small but enough for the real recordings to read absent → present → absent (ReplayPresenceTest).
   log "training the test model into $model_dir (once)"
-  target/debug/pipeline run --out "$model_dir" --sessions 24 --session-seconds 300 --long-sessions 0 --epochs 3 --quiet
+  target/debug/pipeline run --out "$model_dir" --sessions 24 --session-seconds 300 --long-sessions 0 --epochs 3 --max-recall-drop 10 --quiet
 fi
 
 scripts/bindings.sh host --debug --no-build

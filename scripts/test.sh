@@ -4,7 +4,7 @@
 #   2. the local stack (scripts/services.sh: MariaDB, SeaweedFS, MLflow on loopback) starts in the
 #      background while cargo compiles the tests, and is stopped at the end if this script started it;
 #   3. the Rust workspace's unit, integration and end-to-end tests against real ONNX Runtime, the real mat
-#      recordings (../shared/data/seroton-mat) and the real servers (HM_REQUIRE_SERVICES=1: a server test
+#      recordings (data/seroton-mat) and the real servers (HM_REQUIRE_SERVICES=1: a server test
 #      that finds no server fails instead of skipping);
 #   4. a smoke run of the side-by-side quantization benchmark (it must run end to end; figures not judged);
 #   5. scripts/lint-ops.sh (Jenkinsfile and docker-compose.yml);

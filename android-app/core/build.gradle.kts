@@ -41,7 +41,7 @@ android {
         jniLibs.srcDir(jniLibsDir)
     }
 
-    // The local unit tests are the Maven build's tests (src/test/kotlin, DESIGN §6): they drive the host
+    // The local unit tests are the Maven build's tests (src/test/kotlin, docs/design.md §6): they drive the host
     // build of rust-core through JNA, which scripts/test-kotlin.sh --prepare makes (cdylib, pipeline
     // binary, a small test model). The generated bindings ask android.os.Build for their cleaner: the
     // android.jar stubs answer 0 on the JVM, and UniFFI then uses JNA's cleaner.
@@ -54,7 +54,7 @@ android {
             test.systemProperty("jna.library.path", rustRoot.resolve("target/debug").path)
             test.systemProperty("hapticmat.ortLibrary", ort)
             test.systemProperty("hapticmat.model", rustRoot.resolve("build/kotlin-test-run/model.int8.onnx").path)
-            test.systemProperty("hapticmat.recordings", rustRoot.resolve("../shared/data/seroton-mat").path)
+            test.systemProperty("hapticmat.recordings", rustRoot.resolve("data/seroton-mat").path)
             test.systemProperty("hapticmat.pipeline", rustRoot.resolve("target/debug/pipeline").path)
             test.environment("ORT_DYLIB_PATH", ort)
             test.environment("RUST_BACKTRACE", "0")

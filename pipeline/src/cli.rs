@@ -17,8 +17,9 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Where the real mat recordings sit beside a checkout (DESIGN: `../shared/data/seroton-mat`).
-const DEFAULT_RECORDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/seroton-mat");
+/// The real mat recordings, relative to the working directory like `--out`: run from the repository's
+/// root, this is its copy in `data/seroton-mat/`. A build-machine path would break the released binary.
+const DEFAULT_RECORDINGS: &str = "data/seroton-mat";
 
 #[derive(Parser)]
 #[command(
@@ -223,7 +224,7 @@ struct EvaluateArgs {
     /// Where to write evaluation.json, evaluation.md and the plots (default: beside the int8 model).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Folder with the real recordings for the replay evaluation.
+    /// Folder with the real recordings for the replay evaluation (skipped when it lacks them).
     #[arg(long, default_value = DEFAULT_RECORDINGS)]
     recordings: PathBuf,
     /// Fail (non-zero exit) when int8 accuracy is more than this many points below fp32.
@@ -257,7 +258,7 @@ struct RunArgs {
     /// Simulator configuration (JSON; e.g. another bladder layout). Defaults are built in.
     #[arg(long)]
     sim_config: Option<PathBuf>,
-    /// Folder with the real recordings for the replay evaluation.
+    /// Folder with the real recordings for the replay evaluation (skipped when it lacks them).
     #[arg(long, default_value = DEFAULT_RECORDINGS)]
     recordings: PathBuf,
     /// Labelled recordings to train on as well: CSV files, or folders holding one mat's files (labels

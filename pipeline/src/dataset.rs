@@ -367,7 +367,7 @@ mod tests {
     }
 
     fn real_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/seroton-mat")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/seroton-mat")
     }
 
     #[test]

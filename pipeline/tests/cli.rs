@@ -9,8 +9,11 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pipeline"))
 }
 
+/// The real mat recordings kept in the repository.
+const REAL_RECORDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/seroton-mat");
+
 fn real(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/seroton-mat").join(name)
+    Path::new(REAL_RECORDINGS).join(name)
 }
 
 fn run_ok(cmd: &mut Command) -> Output {
@@ -35,7 +38,7 @@ fn trained() -> &'static Path {
                 .args(["--long-sessions", "6", "--long-session-seconds", "3600"])
                 // A five-epoch model's rare postures move a few recall points when quantized; the
                 // product gate (2 points) is for real runs and is tested on its own below.
-                .args(["--max-recall-drop", "10", "--out"])
+                .args(["--max-recall-drop", "10", "--recordings", REAL_RECORDINGS, "--out"])
                 .arg(dir.path()),
         );
         dir
@@ -253,7 +256,15 @@ fn evaluate_scores_two_models_on_the_same_data_and_gates_on_accuracy_drop() {
     let dir = tempfile::tempdir().unwrap();
     assert!(trained().join("data/calibration.npy").is_file() && trained().join("data/test.npy").is_file());
     // The float model against itself: full agreement, no drop; the reports and plots appear.
-    run_ok(bin().args(["evaluate", "--fp32"]).arg(model()).arg("--int8").arg(model()).arg("--out").arg(dir.path()));
+    run_ok(
+        bin()
+            .args(["evaluate", "--recordings", REAL_RECORDINGS, "--fp32"])
+            .arg(model())
+            .arg("--int8")
+            .arg(model())
+            .arg("--out")
+            .arg(dir.path()),
+    );
     let e: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("evaluation.json")).unwrap()).unwrap();
     assert_eq!(e["agreement"].as_f64(), Some(1.0));

@@ -17,8 +17,11 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pipeline"))
 }
 
+/// The real mat recordings kept in the repository.
+const REAL_RECORDINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/seroton-mat");
+
 fn real(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/seroton-mat").join(name)
+    Path::new(REAL_RECORDINGS).join(name)
 }
 
 /// The stack's URLs, or `None` (after saying so) when it is not running and not required.
@@ -111,7 +114,8 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
         let run_dir = dir.path().join(format!("run-{seed}"));
         ok(bin()
             .args(["run", "--quiet", "--sessions", "40", "--session-seconds", "300", "--long-sessions", "0"])
-            .args(["--epochs", "5", "--seed", seed])
+            .args(["--epochs", "5", "--seed", seed, "--max-recall-drop", "10"])
+            .args(["--recordings", REAL_RECORDINGS])
             .args(["--tracking-uri", &mlflow, "--experiment", &tag, "--out"])
             .arg(&run_dir)
             .env_remove("MLFLOW_TRACKING_URI"));

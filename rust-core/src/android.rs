@@ -1,5 +1,5 @@
 //! Android process start-up: `JNI_OnLoad` runs when the app calls `System.loadLibrary("hapticmat_core")`
-//! (JNA's `Native.load` does not run it, DESIGN §8), before the first UniFFI call. It routes `log` to
+//! (JNA's `Native.load` does not run it, docs/design.md §8), before the first UniFFI call. It routes `log` to
 //! logcat and initialises btleplug's Android backend, which needs a JNI environment on a thread whose
 //! class loader sees the app's classes (btleplug's droidplug Java classes are in the AAR).
 //!

@@ -3,7 +3,7 @@
 //! relative to the empty-mat baseline, in pascal, channel-major `[CHANNELS][WINDOW_FRAMES]`.
 //!
 //! Absolute levels move with weather (±2 kPa) and altitude (−1.2 kPa per 100 m), more than a
-//! person adds, so a model on absolute pascal is wrong by design (DESIGN §2): the baseline comes
+//! person adds, so a model on absolute pascal is wrong by design (docs/design.md §2): the baseline comes
 //! from [`crate::baseline::BaselineTracker`] — an explicit calibration, else the first still
 //! stretch, then followed by the stillness rule for as long as the session lasts.
 

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Number of air bladders in the mat (DESIGN §2: four `f32` per frame).
+/// Number of air bladders in the mat (docs/design.md §2: four `f32` per frame).
 pub const BLADDERS: usize = 4;
 
-/// Minimum notification length: byte 0 is a header, bytes 1..17 four little-endian `f32` (DESIGN §2,
+/// Minimum notification length: byte 0 is a header, bytes 1..17 four little-endian `f32` (docs/design.md §2,
 /// from the makers' collection script).
 pub const NOTIFICATION_MIN_LEN: usize = 1 + 4 * BLADDERS;
 

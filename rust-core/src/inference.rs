@@ -119,7 +119,7 @@ pub struct Prediction {
     pub latency: Duration,
 }
 
-/// On Android, ONNX Runtime's XNNPACK execution provider takes the int8 Conv and Softmax groups (DESIGN §8).
+/// On Android, ONNX Runtime's XNNPACK execution provider takes the int8 Conv and Softmax groups (docs/design.md §8).
 /// It is registered with `error_on_failure` so that ort does not fall back without saying so: if the loaded
 /// runtime lacks it, the session runs on the CPU provider and the log says why.
 #[cfg(target_os = "android")]

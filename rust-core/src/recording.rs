@@ -1,5 +1,5 @@
 //! Recordings in the mat makers' CSV format: `Timestamp,Float1,Float2,Float3,Float4[,Label]`,
-//! timestamp `YYYY-MM-DD HH:MM:SS.mmm` local time, pressures in pascal (DESIGN §2).
+//! timestamp `YYYY-MM-DD HH:MM:SS.mmm` local time, pressures in pascal (docs/design.md §2).
 
 use crate::frame::{BLADDERS, Frame, FrameError};
 use crate::state::Label;
@@ -16,6 +16,10 @@ pub const HEADER: [&str; 1 + BLADDERS] = ["Timestamp", "Float1", "Float2", "Floa
 
 /// Name of the optional per-row label column.
 pub const LABEL_COLUMN: &str = "Label";
+
+/// The real mat's two recordings, kept in the repository (`data/seroton-mat/`, provenance in its README).
+#[cfg(test)]
+pub(crate) const REAL_RECORDINGS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/seroton-mat");
 
 /// One row of a recording.
 #[derive(Debug, Clone, PartialEq)]
@@ -310,7 +314,7 @@ mod tests {
 
     #[test]
     fn reads_the_real_recordings() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/seroton-mat");
+        let dir = Path::new(REAL_RECORDINGS_DIR);
         for name in ["empty_or_cat_on_mat.csv", "human_on_mat.csv"] {
             let r = Recording::read(dir.join(name)).unwrap();
             assert_eq!(r.rows.len(), 382, "{name}");

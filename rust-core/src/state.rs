@@ -1,4 +1,4 @@
-//! The states the product tells apart (DESIGN §2) and their stable names.
+//! The states the product tells apart (docs/design.md §2) and their stable names.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -22,7 +22,7 @@ pub(crate) fn qrange(signed: bool, symmetric: bool) -> (i32, i32) {
 
 /// Scale and zero point for the real range `[rmin, rmax]` (ONNX Runtime's `compute_scale_zp`).
 pub(crate) fn scale_zero_point(rmin: f32, rmax: f32, qmin: i32, qmax: i32, symmetric: bool) -> (f32, i32) {
-    // Zero must be exactly representable (padding, ReLU); this is the widening DESIGN.md §8 warns about.
+    // Zero must be exactly representable (padding, ReLU); this is the widening docs/design.md §8 warns about.
     let (mut lo, mut hi) = (rmin.min(0.0), rmax.max(0.0));
     if symmetric {
         let a = lo.abs().max(hi.abs());

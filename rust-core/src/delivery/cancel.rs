@@ -1,5 +1,5 @@
 //! Cancelling a running check from another thread. UniFFI does not carry a Kotlin coroutine's
-//! cancellation into Rust (DESIGN §8), so long work gets its own handle.
+//! cancellation into Rust (docs/design.md §8), so long work gets its own handle.
 
 use super::{DeliveryError, Result};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! `latest.json` (DESIGN §5): what a published model is, which contract it serves, and until when the
+//! `latest.json` (docs/design.md §5): what a published model is, which contract it serves, and until when the
 //! publisher vouches for it. The bytes are signed as they are (see [`super::signing`]); this module only
 //! gives them a shape and decides whether this core may install what they describe.
 

@@ -1,4 +1,4 @@
-//! Model delivery (DESIGN §3 "delivery", §5): a signed `latest.json` names a model by its SHA-256; the
+//! Model delivery (docs/design.md §3 "delivery", §5): a signed `latest.json` names a model by its SHA-256; the
 //! updater fetches it conditionally, verifies the signature against pinned keys, refuses rollbacks,
 //! expired manifests and foreign contracts, streams the model with its hash computed on the way, installs
 //! it atomically and falls back to the last known-good model when a new one does not load or self-test.

@@ -1,4 +1,4 @@
-//! The UniFFI surface (DESIGN §3 "ffi"): the only module that knows UniFFI. Thin exported objects over
+//! The UniFFI surface (docs/design.md §3 "ffi"): the only module that knows UniFFI. Thin exported objects over
 //! the core — [`MatMonitor`] over the monitor and sources, [`ModelUpdater`] over the delivery updater,
 //! [`scan_for_mats`] over the BLE scan — plus listener traits, [`TaskHandle`] subscriptions and one
 //! error enum, [`HapticMatError`]. No domain logic lives here.

@@ -1,4 +1,4 @@
-//! Where the bladders lie under the mat. The real layout is not published (DESIGN §2), so it is
+//! Where the bladders lie under the mat. The real layout is not published (docs/design.md §2), so it is
 //! configuration: every load computation goes through a [`BladderLayout`].
 
 use crate::frame::BLADDERS;

@@ -1,4 +1,4 @@
-//! A physically-motivated simulated mat, calibrated to the real recordings (DESIGN §2): absolute
+//! A physically-motivated simulated mat, calibrated to the real recordings (docs/design.md §2): absolute
 //! bladder pressures from atmosphere (altitude, weather, drift), bladder inflation, sensor noise, and
 //! the load of whoever is on the mat (body weight spread over the bladders by posture, breathing,
 //! heartbeat, fidgeting, warming of the air), pets and objects, BLE frame jitter and drops.
@@ -20,7 +20,7 @@ use std::f64::consts::TAU;
 const G: f64 = 9.806_65;
 /// Sea-level standard atmosphere, Pa.
 const SEA_LEVEL_PA: f64 = 101_325.0;
-/// Pressure lapse near the ground: −1.2 kPa per 100 m (DESIGN §2).
+/// Pressure lapse near the ground: −1.2 kPa per 100 m (docs/design.md §2).
 const PA_PER_METRE: f64 = 12.0;
 
 /// A closed range `[lo, hi]` drawn uniformly.
@@ -624,7 +624,7 @@ mod tests {
     }
 
     fn real(name: &str) -> Recording {
-        Recording::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/seroton-mat").join(name)).unwrap()
+        Recording::read(Path::new(crate::recording::REAL_RECORDINGS_DIR).join(name)).unwrap()
     }
 
     #[test]

@@ -20,24 +20,24 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// Characteristic the host writes commands to (DESIGN §2, from the makers' collection script).
+/// Characteristic the host writes commands to (docs/design.md §2, from the makers' collection script).
 pub const WRITE_CHARACTERISTIC: Uuid = Uuid::from_u128(0x6e400002_c352_11e5_953d_0002a5d5c51b);
 
-/// Characteristic the mat notifies frames on (DESIGN §2, from the makers' collection script).
+/// Characteristic the mat notifies frames on (docs/design.md §2, from the makers' collection script).
 pub const NOTIFY_CHARACTERISTIC: Uuid = Uuid::from_u128(0x6e400003_c352_11e5_953d_0002a5d5c51b);
 
-/// The UART-style service holding both characteristics, the `…0001…` sibling by convention (DESIGN §2).
+/// The UART-style service holding both characteristics, the `…0001…` sibling by convention (docs/design.md §2).
 /// Only a hint for ordering candidates: the mat does not reliably advertise it, its characteristics decide.
 pub const MAT_SERVICE: Uuid = Uuid::from_u128(0x6e400001_c352_11e5_953d_0002a5d5c51b);
 
-/// Written once after subscribing to start the mat's session (DESIGN §2, the makers' collection script).
+/// Written once after subscribing to start the mat's session (docs/design.md §2, the makers' collection script).
 pub const START_COMMAND: [u8; 3] = [0x01, 0xD0, 0x01];
 
-/// Written every [`POLL_INTERVAL`]; the mat answers each with a notification (DESIGN §2, the makers'
+/// Written every [`POLL_INTERVAL`]; the mat answers each with a notification (docs/design.md §2, the makers'
 /// collection script).
 pub const POLL_COMMAND: [u8; 3] = [0x01, 0xC0, 0x01];
 
-/// Poll period of the makers' collection script (DESIGN §2); the mat answers at ~6.7 Hz.
+/// Poll period of the makers' collection script (docs/design.md §2); the mat answers at ~6.7 Hz.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How long a scan looks for the mat before the attempt counts as "not found".
@@ -175,7 +175,7 @@ pub struct BleConfig {
 }
 
 impl BleConfig {
-    /// The defaults of the real mat (DESIGN §2) with an optional name filter; a blank name means none.
+    /// The defaults of the real mat (docs/design.md §2) with an optional name filter; a blank name means none.
     pub fn new(name: Option<String>) -> Self {
         BleConfig {
             name: name.filter(|n| !n.trim().is_empty()),
@@ -612,7 +612,7 @@ impl BtleplugTransport {
     }
 
     async fn start_scan(&self) -> Result<(), BleError> {
-        // Unfiltered: the mat does not reliably advertise its service UUID (DESIGN §2).
+        // Unfiltered: the mat does not reliably advertise its service UUID (docs/design.md §2).
         self.adapter
             .start_scan(ScanFilter::default())
             .await

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Interval assumed between the last frame of one file and the first of the next when a file has a
-/// single row: the mat's observed median (DESIGN §2).
+/// single row: the mat's observed median (docs/design.md §2).
 const DEFAULT_INTERVAL_S: f64 = 0.150;
 
 /// Plays recordings in order. Bad rows come out as `Skipped` events where they were in the file.
@@ -93,7 +93,7 @@ mod tests {
     use std::path::Path;
 
     fn real(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/seroton-mat").join(name)
+        Path::new(crate::recording::REAL_RECORDINGS_DIR).join(name)
     }
 
     #[test]

@@ -13,7 +13,7 @@ import kotlinx.coroutines.SupervisorJob
 /**
  * The app's objects, built once per process by hand (no DI framework for four classes).
  *
- * Loading the native libraries comes first: it must precede every call into the core (DESIGN §8).
+ * Loading the native libraries comes first: it must precede every call into the core (docs/design.md §8).
  */
 class AppContainer(context: Context) {
     /** Work that must finish even when the screen that started it is gone (stopping a session). */

@@ -14,7 +14,7 @@ import java.io.File
  *   app's class loader, the core's `dlopen` of that name resolves to it inside the APK whether or not
  *   the system extracted native libraries. `ORT_DYLIB_PATH` is not needed on Android.
  * - The core second, through [System.loadLibrary] and not JNA: only the JVM's loader runs the library's
- *   `JNI_OnLoad`, where the core initialises btleplug's Android backend (DESIGN §8). It does so on this
+ *   `JNI_OnLoad`, where the core initialises btleplug's Android backend (docs/design.md §8). It does so on this
  *   thread, whose class loader sees the app's classes, btleplug's droidplug ones included. JNA's later
  *   `Native.load("hapticmat_core")` gets the library already in memory.
  */

@@ -79,7 +79,7 @@ class ReplayPresenceTest {
             monitor.start(session(realtime = true))
             val f = withTimeout(10.seconds) { frame.await() }
             assertEquals(4, f.pressuresPa.size)
-            // An empty mat reads ≈ 98.2 kPa per bladder (DESIGN §2).
+            // An empty mat reads ≈ 98.2 kPa per bladder (docs/design.md §2).
             f.pressuresPa.forEach { assertTrue(it in 97_000f..99_500f, "pressure $it Pa") }
             assertTrue(f.receivedAtMs > 0)
             monitor.stop()

@@ -19,7 +19,7 @@ object TestEnvironment {
     /** An int8 presence model (`pipeline run` output). */
     val model: File get() = file("hapticmat.model")
 
-    /** The real recordings of the mat (`../shared/data/seroton-mat`). */
+    /** The real recordings of the mat, kept in the repository (`data/seroton-mat`). */
     val recordings: File get() = file("hapticmat.recordings")
 
     /** The recording of the empty mat. */

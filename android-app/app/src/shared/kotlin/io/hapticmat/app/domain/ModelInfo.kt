@@ -1,7 +1,7 @@
 package io.hapticmat.app.domain
 
 /**
- * The presence model the core runs now, from its verified manifest (DESIGN §5).
+ * The presence model the core runs now, from its verified manifest (docs/design.md §5).
  *
  * [sequence] grows with every promotion; [sha256] is the hex digest of the installed file; [sourceRunId]
  * the MLflow run it was trained in; [installedAtMillis] when this phone installed it; [lastCheckAtMillis]

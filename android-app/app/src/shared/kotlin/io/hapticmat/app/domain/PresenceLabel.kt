@@ -1,7 +1,7 @@
 package io.hapticmat.app.domain
 
 /**
- * The states the product tells apart (DESIGN §2); [wireName] is the label name the core and the model use.
+ * The states the product tells apart (docs/design.md §2); [wireName] is the label name the core and the model use.
  */
 enum class PresenceLabel(val wireName: String, val displayName: String) {
     Absent("absent", "Nobody"),

@@ -9,7 +9,7 @@ data class PressureFrame(val timestampMillis: Long, val pascals: List<Float>) {
     }
 
     companion object {
-        /** Bladders in the mat; the frame layout (four little-endian f32 after a header byte) is DESIGN §2. */
+        /** Bladders in the mat; the frame layout (four little-endian f32 after a header byte) is docs/design.md §2. */
         const val BLADDERS = 4
     }
 }

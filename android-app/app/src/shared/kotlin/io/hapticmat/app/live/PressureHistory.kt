@@ -5,7 +5,7 @@ import io.hapticmat.app.domain.PressureFrame
 /**
  * The last [capacity] mat frames, oldest first: what the live chart draws.
  *
- * At the mat's ~6.7 frames per second (DESIGN §2) the default keeps about 30 seconds.
+ * At the mat's ~6.7 frames per second (docs/design.md §2) the default keeps about 30 seconds.
  */
 data class PressureHistory(val frames: List<PressureFrame>, val capacity: Int = DEFAULT_CAPACITY) {
     init {

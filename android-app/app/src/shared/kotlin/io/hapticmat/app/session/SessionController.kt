@@ -22,7 +22,7 @@ import kotlin.time.Duration
 /**
  * Runs the app's one monitoring session: starts it as soon as Bluetooth is usable and a mat is paired,
  * stops it when either goes away, and ends it for good once nobody has been on the mat for the absence
- * timeout — the product rule that the app stops its haptic session and closes itself (DESIGN §3).
+ * timeout — the product rule that the app stops its haptic session and closes itself (docs/design.md §3).
  *
  * The timer runs on the coroutine clock from the first `absent` reading and is reset by any reading of
  * a person; readings the core cannot decide yet do neither. Changing the timeout restarts a running timer.

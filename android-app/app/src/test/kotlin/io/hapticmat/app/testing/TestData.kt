@@ -35,7 +35,7 @@ val TestModel = ModelInfo(
 fun reading(label: PresenceLabel?, confidence: Float = 0.93f, at: Long = T0, latency: Duration? = null) =
     PresenceReading(label, confidence, at, latency)
 
-/** A frame of an empty mat (≈98.2 kPa per bladder, DESIGN §2) plus [extra] pascal on every bladder. */
+/** A frame of an empty mat (≈98.2 kPa per bladder, docs/design.md §2) plus [extra] pascal on every bladder. */
 fun frame(at: Long, extra: Float = 0f) =
     PressureFrame(at, listOf(98_180f + extra, 98_190f + extra, 98_200f + extra, 98_170f + extra))
 

@@ -31,7 +31,7 @@ object SampleStates {
 
     /**
      * 30 s of a seated person at the mat's ~6.7 Hz: empty-mat levels near 98.2 kPa plus a load of
-     * 0.7–1.8 kPa per bladder that breathes at 0.3 Hz (DESIGN §2's figures), deterministic.
+     * 0.7–1.8 kPa per bladder that breathes at 0.3 Hz (docs/design.md §2's figures), deterministic.
      */
     val seatedHistory: PressureHistory = run {
         val base = listOf(98_180f, 98_195f, 98_205f, 98_170f)
