@@ -3,7 +3,7 @@
 
 use chrono::{Local, NaiveDateTime};
 use hapticmat_core::recording::{RecordingRow, RecordingWriter};
-use hapticmat_core::source::{CancelToken, FrameSource, SourceEvent};
+use hapticmat_core::source::{CancelToken, FrameSource, SourceError, SourceEvent, SourceStatus};
 use hapticmat_core::{Label, StateUpdate};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -41,11 +41,40 @@ pub struct RecordSummary {
     pub rows: u64,
     /// Notifications skipped as bad frames.
     pub skipped: u64,
+    /// Times the mat's link dropped (each followed by a reconnect).
+    pub disconnects: u64,
+}
+
+/// The error that ended a source before its time: a fatal Bluetooth error reported as the last skip.
+fn fatal(event: &SourceEvent) -> Option<SourceError> {
+    match event {
+        SourceEvent::Skipped(e @ SourceError::Ble(ble)) if ble.is_fatal() => Some(e.clone()),
+        _ => None,
+    }
+}
+
+/// Remembers a source's fatal error so a session that ended by it fails with it instead of looking done.
+#[derive(Debug, Default)]
+pub struct FatalWatch(Option<SourceError>);
+
+impl FatalWatch {
+    /// Looks at one event.
+    pub fn see(&mut self, event: &SourceEvent) {
+        if let Some(e) = fatal(event) {
+            self.0 = Some(e);
+        }
+    }
+
+    /// The fatal error, if the source reported one.
+    pub fn into_error(self) -> Option<SourceError> {
+        self.0
+    }
 }
 
 /// Records frames from `source` for `seconds` of session time into `out` (makers' CSV format, with
 /// a `Label` column when `label` is given). Timestamps are local wall time: `start` plus the frame's
-/// session time. The file appears only when complete. `on_event` sees every source event.
+/// session time. The file appears only when complete. `on_event` sees every source event. A source that
+/// ends by a fatal error (a mat that never answers, no adapter) fails the recording with that error.
 pub fn record(
     source: &mut dyn FrameSource,
     cancel: &CancelToken,
@@ -58,9 +87,12 @@ pub fn record(
     let start = start.unwrap_or_else(|| Local::now().naive_local());
     let mut writer = RecordingWriter::create(out, label.is_some())?;
     let mut skipped = 0;
+    let mut disconnects = 0;
+    let mut watch = FatalWatch::default();
     while !cancel.is_cancelled() {
         let Some(event) = source.next_event() else { break };
         on_event(&event);
+        watch.see(&event);
         match event {
             SourceEvent::Frame(f) => {
                 if f.t > seconds {
@@ -70,12 +102,17 @@ pub fn record(
                 writer.write(&RecordingRow { timestamp, pressures: f.pressures, label })?;
             }
             SourceEvent::Skipped(_) => skipped += 1,
+            SourceEvent::Status(SourceStatus::Disconnected { .. }) => disconnects += 1,
             SourceEvent::Status(_) => {}
         }
     }
+    if let Some(error) = watch.into_error() {
+        // The unfinished file is dropped with the writer: only complete recordings appear.
+        return Err(error.into());
+    }
     let rows = writer.rows();
     let path = writer.finish()?;
-    Ok(RecordSummary { path, rows, skipped })
+    Ok(RecordSummary { path, rows, skipped, disconnects })
 }
 
 #[cfg(test)]
