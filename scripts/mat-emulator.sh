@@ -53,11 +53,13 @@ spawn() { # name logfile cmd... : start in a new session, record pid
   echo $! >"$RUN/$name.pid"
 }
 
-wait_for() { # name pattern what test-cmd...
-  local name="$1" pattern="$2" what="$3"; shift 3
-  local deadline=$((SECONDS + START_TIMEOUT))
+wait_for() { # name what test-cmd...
+  local name="$1" what="$2"; shift 2
+  local deadline=$((SECONDS + START_TIMEOUT)) pid
+  pid="$(cat "$RUN/$name.pid")"
   until "$@" >/dev/null 2>&1; do
-    pid_alive "$name" "$pattern" || { tail -n 20 "$LOGS/$name.log" >&2 || true; die "$name exited during start-up; see $LOGS/$name.log"; }
+    # Liveness by pid only: right after the fork, before exec, the child still shows this script's cmdline.
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$LOGS/$name.log" >&2 || true; die "$name exited during start-up; see $LOGS/$name.log"; }
     ((SECONDS < deadline)) || die "$name: $what not ready after ${START_TIMEOUT}s; see $LOGS/$name.log"
     sleep 0.1
   done
@@ -140,10 +142,10 @@ start() {
   rm -f "$SOCK" "$DIR/ready" "$DIR/stats.json"
   write_bus_config
   spawn dbus "$LOGS/dbus.log" dbus-daemon --config-file="$DIR/bus.conf" --nofork --nopidfile --nosyslog
-  wait_for dbus dbus-daemon "the bus socket" test -S "$SOCK"
+  wait_for dbus "the bus socket" test -S "$SOCK"
   spawn bluez "$LOGS/bluez.log" "$VENV/bin/python" "$ROOT/scripts/mat_emulator.py" --bus "$ADDRESS" \
     --replay "$(realpath "$HM_EMU_REPLAY")" --name "$HM_EMU_NAME" --fault "$HM_EMU_FAULT" --state-dir "$DIR"
-  wait_for bluez mat_emulator.py "org.bluez" test -f "$DIR/ready"
+  wait_for bluez "org.bluez" test -f "$DIR/ready"
   log "mat $HM_EMU_NAME on $ADDRESS (replay $HM_EMU_REPLAY${HM_EMU_FAULT:+, fault $HM_EMU_FAULT})"
 }
 
