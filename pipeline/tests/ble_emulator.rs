@@ -284,3 +284,21 @@ fn a_mat_that_never_answers_the_poll_fails_with_a_clear_error_in_bounded_time() 
     assert_eq!(connections.len(), 2);
     connections.iter().for_each(|c| assert_start_then_polls(c));
 }
+
+#[test]
+fn a_stalled_mat_counts_as_dropped_after_the_silence_timeout_and_streams_again_after_reconnecting() {
+    let Some(emu) = Emulator::start(replay_file(), "stall-after=10:7") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ble.csv");
+    let (out, _) = record(&emu, "12", &csv);
+    let err = ok(&out);
+    assert!(err.contains("the mat sent nothing for 5.0 s although polled"), "{err}");
+    assert!(err.contains("link dropped 1 times"), "{err}");
+    let rows: Vec<[f32; 4]> = Recording::read(&csv).unwrap().rows.iter().map(|r| r.pressures).collect();
+    assert!(rows.len() > 12, "frames after the reconnect: {} rows\n{err}", rows.len());
+    contiguous_run(&rows, &replay_rows());
+    let stats = emu.stats();
+    assert_eq!(writes(&stats).len(), 2, "{stats}");
+    assert_eq!(stats["connections"][0]["notifications"], 10);
+    assert_eq!(stats["connections"][0]["end"], "host disconnected", "the session dropped the silent link: {stats}");
+}
