@@ -144,6 +144,59 @@ mod tests {
         assert_eq!(serde_json::from_str::<serde_json::Value>(&json_line(&unknown)).unwrap()["state"], "unknown");
     }
 
+    /// A source that plays a fixed list of events, then ends.
+    struct Scripted(std::vec::IntoIter<SourceEvent>);
+
+    impl FrameSource for Scripted {
+        fn next_event(&mut self) -> Option<SourceEvent> {
+            self.0.next()
+        }
+        fn describe(&self) -> String {
+            "scripted".to_string()
+        }
+    }
+
+    #[test]
+    fn a_source_ended_by_a_fatal_error_fails_the_recording_and_leaves_no_file() {
+        use hapticmat_core::source::ble::BleError;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("rec.csv");
+        let never = BleError::NeverAnswered { device: "Seroton-EMU".to_string(), connections: 2 };
+        let frame = hapticmat_core::Frame { t: 0.1, pressures: [98_000.0; 4] };
+        let mut source = Scripted(
+            vec![
+                SourceEvent::Frame(frame),
+                SourceEvent::Status(SourceStatus::Disconnected { reason: "gone".to_string() }),
+                SourceEvent::Skipped(SourceError::Ble(never.clone())),
+            ]
+            .into_iter(),
+        );
+        let cancel = CancelToken::new();
+        let err = record(&mut source, &cancel, 10.0, None, &out, None, |_| {}).unwrap_err();
+        assert_eq!(err.downcast_ref::<SourceError>(), Some(&SourceError::Ble(never)));
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn recording_counts_dropped_links_and_skips_but_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("rec.csv");
+        let frame = |t| SourceEvent::Frame(hapticmat_core::Frame { t, pressures: [98_000.0; 4] });
+        let not_found = hapticmat_core::source::ble::BleError::NotFound { name: None, timeout: Default::default() };
+        let mut source = Scripted(
+            vec![
+                frame(0.1),
+                SourceEvent::Status(SourceStatus::Disconnected { reason: "gone".to_string() }),
+                SourceEvent::Skipped(SourceError::Ble(not_found)),
+                frame(0.2),
+            ]
+            .into_iter(),
+        );
+        let cancel = CancelToken::new();
+        let s = record(&mut source, &cancel, 10.0, None, &out, None, |_| {}).unwrap();
+        assert_eq!((s.rows, s.skipped, s.disconnects), (2, 1, 1));
+    }
+
     #[test]
     fn recording_a_simulated_mat_writes_a_readable_labelled_csv() {
         let dir = tempfile::tempdir().unwrap();
