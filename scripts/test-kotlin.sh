@@ -4,8 +4,11 @@
 #   1. builds rust-core's cdylib and the pipeline binary (dev profile, one build);
 #   2. trains a small model into build/kotlin-test-run/ if none is there yet (about a minute; kept);
 #   3. generates the host bindings (scripts/bindings.sh host: android = false);
-#   4. runs android-app/core/pom.xml's tests: replays of the real recordings, updates from a store that
-#      `pipeline publish` lays out and a loopback HTTP server serves, subscriptions, errors, panics.
+#   4. starts an emulated mat (scripts/mat-emulator.sh, own folder build/mat-emulator/kotlin) streaming the
+#      recording of the empty mat, and stops it at the end;
+#   5. runs android-app/core/pom.xml's tests: replays of the real recordings, updates from a store that
+#      `pipeline publish` lays out and a loopback HTTP server serves, subscriptions, errors, panics, and
+#      MatSource.Bluetooth against the emulated mat (in its own JVM).
 # The first run downloads the Maven plugins and libraries; later runs need no network.
 #
 #   scripts/test-kotlin.sh [-- MAVEN ARGS…]   e.g. -- -Dtest=ReplayPresenceTest
@@ -49,6 +52,15 @@ scripts/bindings.sh host --debug --no-build
 # Gradle's :core:testDebugUnitTest runs the same tests itself and only needs the above.
 [ "$prepare_only" = 1 ] && exit 0
 
+# The emulated mat for BluetoothPresenceTest: our own instance (its own folder and bus), streaming the
+# recording of the empty mat, stopped when this script ends.
+emu_dir=build/mat-emulator/kotlin
+export HM_EMU_DIR="$PWD/$emu_dir"
+recordings="${HM_RECORDINGS:-$PWD/data/seroton-mat}"   # pom.xml's hapticmat.recordings
+HM_EMU_REPLAY="$recordings/empty_or_cat_on_mat.csv" scripts/mat-emulator.sh start
+trap 'HM_EMU_DIR="$PWD/$emu_dir" scripts/mat-emulator.sh stop' EXIT
+dbus_address="$(scripts/mat-emulator.sh env | sed -n 's/^export DBUS_SYSTEM_BUS_ADDRESS=//p')"
+
 root=$PWD
 reports=build/maven/core/surefire-reports
 # Stale reports of an earlier run would be counted as this run's.
@@ -61,6 +73,8 @@ mvn -B -q --no-transfer-progress -f android-app/core/pom.xml test \
   -Dhapticmat.model="$root/$model" \
   -Dhapticmat.ortLibrary="$root/$ort" \
   -Dhapticmat.pipeline="$root/target/debug/pipeline" \
+  -Dhapticmat.dbusAddress="$dbus_address" \
+  -Dhapticmat.requireEmulator="${HM_REQUIRE_SERVICES:-0}" \
   "${mvn_args[@]}" 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g' || rc=$?
 
 read -r passed failed < <(python3 scripts/surefire_count.py "$reports")

@@ -8,12 +8,18 @@
 #      that finds no server fails instead of skipping);
 #   4. a smoke run of the side-by-side quantization benchmark (it must run end to end; figures not judged);
 #   5. scripts/lint-ops.sh (Jenkinsfile and docker-compose.yml);
-#   6. the Kotlin on the host JVM with Maven: scripts/test-kotlin.sh (the facade over the UniFFI bindings,
+#   6. the BLE end-to-end tests (pipeline/tests/ble_emulator.rs, the Kotlin BluetoothPresenceTest) run
+#      btleplug's real Linux backend against emulated mats (scripts/mat-emulator.sh: a private D-Bus system
+#      bus and an emulated BlueZ); each test starts and stops its own emulator;
+#   7. the Kotlin on the host JVM with Maven: scripts/test-kotlin.sh (the facade over the UniFFI bindings,
 #      against the real library) and scripts/test-app.sh (the app's state holders and screens);
 # Ends with one line totalling the tests: "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# The emulated mat's tools (dbus-daemon, the dbus-fast venv): the BLE end-to-end tests start one emulator
+# each (scripts/mat-emulator.sh, own folder and bus) and never install; test-kotlin.sh starts its own.
+scripts/mat-emulator.sh install
 mkdir -p build
 
 # Start the stack only if it is not already up, and then stop only what we started.

@@ -538,7 +538,11 @@ fn monitor(a: MonitorArgs) -> anyhow::Result<ExitCode> {
     let seconds = a.seconds;
     let mut write_error = None;
     eprintln!("monitoring {} with {}", source.describe(), a.model.display());
+    let mut fatal = pipeline::live::FatalWatch::default();
     let summary = monitor.run(source.as_mut(), &cancel, |event| {
+        if let MonitorEvent::Skipped(e) = event {
+            fatal.see(&SourceEvent::Skipped(e.clone()));
+        }
         if let MonitorEvent::State(u) = event {
             if seconds.is_some_and(|s| u.t > s) {
                 cancel.cancel();
@@ -565,6 +569,9 @@ fn monitor(a: MonitorArgs) -> anyhow::Result<ExitCode> {
     let _ = out.flush();
     if write_error.is_none() {
         print_summary(&summary);
+    }
+    if let Some(error) = fatal.into_error() {
+        return Err(error.into());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -601,6 +608,9 @@ fn print_summary(s: &MonitorSummary) {
         }
     }
     eprintln!("inference: {} calls, p50 {:.1} µs, p99 {:.1} µs", s.inferences, s.inference_p50_us, s.inference_p99_us);
+    if s.disconnects > 0 {
+        eprintln!("link dropped {} times (reconnected with backoff)", s.disconnects);
+    }
 }
 
 /// The readable live view: a line per state change; on a terminal also a status line redrawn in place.
@@ -657,7 +667,13 @@ fn record(a: RecordArgs) -> anyhow::Result<ExitCode> {
         SourceEvent::Skipped(e) => eprintln!("skipped: {e}"),
         SourceEvent::Frame(_) => {}
     })?;
-    eprintln!("wrote {} rows to {} ({} bad frames skipped)", summary.rows, summary.path.display(), summary.skipped);
+    eprintln!(
+        "wrote {} rows to {} ({} bad frames skipped, link dropped {} times)",
+        summary.rows,
+        summary.path.display(),
+        summary.skipped,
+        summary.disconnects
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,7 +3,7 @@
 
 use chrono::{Local, NaiveDateTime};
 use hapticmat_core::recording::{RecordingRow, RecordingWriter};
-use hapticmat_core::source::{CancelToken, FrameSource, SourceEvent};
+use hapticmat_core::source::{CancelToken, FrameSource, SourceError, SourceEvent, SourceStatus};
 use hapticmat_core::{Label, StateUpdate};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -44,11 +44,40 @@ pub struct RecordSummary {
     pub rows: u64,
     /// Notifications skipped as bad frames.
     pub skipped: u64,
+    /// Times the mat's link dropped (each followed by a reconnect).
+    pub disconnects: u64,
+}
+
+/// The error that ended a source before its time: a fatal Bluetooth error reported as the last skip.
+fn fatal(event: &SourceEvent) -> Option<SourceError> {
+    match event {
+        SourceEvent::Skipped(e @ SourceError::Ble(ble)) if ble.is_fatal() => Some(e.clone()),
+        _ => None,
+    }
+}
+
+/// Remembers a source's fatal error so a session that ended by it fails with it instead of looking done.
+#[derive(Debug, Default)]
+pub struct FatalWatch(Option<SourceError>);
+
+impl FatalWatch {
+    /// Looks at one event.
+    pub fn see(&mut self, event: &SourceEvent) {
+        if let Some(e) = fatal(event) {
+            self.0 = Some(e);
+        }
+    }
+
+    /// The fatal error, if the source reported one.
+    pub fn into_error(self) -> Option<SourceError> {
+        self.0
+    }
 }
 
 /// Records frames from `source` for `seconds` of session time into `out` (makers' CSV format, with
 /// a `Label` column when `label` is given). Timestamps are local wall time: `start` plus the frame's
-/// session time. The file appears only when complete. `on_event` sees every source event.
+/// session time. The file appears only when complete. `on_event` sees every source event. A source that
+/// ends by a fatal error (a mat that never answers, no adapter) fails the recording with that error.
 pub fn record(
     source: &mut dyn FrameSource,
     cancel: &CancelToken,
@@ -61,9 +90,12 @@ pub fn record(
     let start = start.unwrap_or_else(|| Local::now().naive_local());
     let mut writer = RecordingWriter::create(out, label.is_some())?;
     let mut skipped = 0;
+    let mut disconnects = 0;
+    let mut watch = FatalWatch::default();
     while !cancel.is_cancelled() {
         let Some(event) = source.next_event() else { break };
         on_event(&event);
+        watch.see(&event);
         match event {
             SourceEvent::Frame(f) => {
                 if f.t > seconds {
@@ -73,12 +105,17 @@ pub fn record(
                 writer.write(&RecordingRow { timestamp, pressures: f.pressures, label })?;
             }
             SourceEvent::Skipped(_) => skipped += 1,
+            SourceEvent::Status(SourceStatus::Disconnected { .. }) => disconnects += 1,
             SourceEvent::Status(_) => {}
         }
     }
+    if let Some(error) = watch.into_error() {
+        // The unfinished file is dropped with the writer: only complete recordings appear.
+        return Err(error.into());
+    }
     let rows = writer.rows();
     let path = writer.finish()?;
-    Ok(RecordSummary { path, rows, skipped })
+    Ok(RecordSummary { path, rows, skipped, disconnects })
 }
 
 #[cfg(test)]
@@ -115,6 +152,59 @@ mod tests {
             StateUpdate { state: Some(PresenceState::Absent), present: false, absent_for_s: Some(61.23456), ..u };
         let v: serde_json::Value = serde_json::from_str(&json_line(&absent)).unwrap();
         assert!((v["absent_for"].as_f64().unwrap() - 61.235).abs() < 1e-9, "{v}");
+    }
+
+    /// A source that plays a fixed list of events, then ends.
+    struct Scripted(std::vec::IntoIter<SourceEvent>);
+
+    impl FrameSource for Scripted {
+        fn next_event(&mut self) -> Option<SourceEvent> {
+            self.0.next()
+        }
+        fn describe(&self) -> String {
+            "scripted".to_string()
+        }
+    }
+
+    #[test]
+    fn a_source_ended_by_a_fatal_error_fails_the_recording_and_leaves_no_file() {
+        use hapticmat_core::source::ble::BleError;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("rec.csv");
+        let never = BleError::NeverAnswered { device: "Seroton-EMU".to_string(), connections: 2 };
+        let frame = hapticmat_core::Frame { t: 0.1, pressures: [98_000.0; 4] };
+        let mut source = Scripted(
+            vec![
+                SourceEvent::Frame(frame),
+                SourceEvent::Status(SourceStatus::Disconnected { reason: "gone".to_string() }),
+                SourceEvent::Skipped(SourceError::Ble(never.clone())),
+            ]
+            .into_iter(),
+        );
+        let cancel = CancelToken::new();
+        let err = record(&mut source, &cancel, 10.0, None, &out, None, |_| {}).unwrap_err();
+        assert_eq!(err.downcast_ref::<SourceError>(), Some(&SourceError::Ble(never)));
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn recording_counts_dropped_links_and_skips_but_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("rec.csv");
+        let frame = |t| SourceEvent::Frame(hapticmat_core::Frame { t, pressures: [98_000.0; 4] });
+        let not_found = hapticmat_core::source::ble::BleError::NotFound { name: None, timeout: Default::default() };
+        let mut source = Scripted(
+            vec![
+                frame(0.1),
+                SourceEvent::Status(SourceStatus::Disconnected { reason: "gone".to_string() }),
+                SourceEvent::Skipped(SourceError::Ble(not_found)),
+                frame(0.2),
+            ]
+            .into_iter(),
+        );
+        let cancel = CancelToken::new();
+        let s = record(&mut source, &cancel, 10.0, None, &out, None, |_| {}).unwrap();
+        assert_eq!((s.rows, s.skipped, s.disconnects), (2, 1, 1));
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub struct MonitorSummary {
     pub state_frames: BTreeMap<String, u64>,
     /// Inference calls.
     pub inferences: u64,
+    /// Times the source's link dropped (BLE; replays and the simulator never drop).
+    pub disconnects: u64,
     /// Median and 99th-percentile inference latency, µs.
     pub inference_p50_us: f64,
     /// 99th-percentile inference latency, µs.
@@ -260,7 +262,12 @@ impl Monitor {
                     }
                     sink(&MonitorEvent::Skipped(err));
                 }
-                SourceEvent::Status(s) => sink(&MonitorEvent::Status(s)),
+                SourceEvent::Status(s) => {
+                    if matches!(s, SourceStatus::Disconnected { .. }) {
+                        summary.disconnects += 1;
+                    }
+                    sink(&MonitorEvent::Status(s))
+                }
             }
         }
         summary.inferences = latencies.len() as u64;

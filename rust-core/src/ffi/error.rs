@@ -120,6 +120,15 @@ impl From<BleError> for HapticMatError {
             BleError::SubscribeFailed { reason, .. } => {
                 HapticMatError::Bluetooth { reason: format!("could not subscribe to the mat: {reason}") }
             }
+            BleError::Unanswered { polls, after, .. } => HapticMatError::Bluetooth {
+                reason: format!("the mat answered none of {polls} polls in {:.1} s", after.as_secs_f64()),
+            },
+            BleError::NeverAnswered { connections, .. } => HapticMatError::Bluetooth {
+                reason: format!(
+                    "the mat never answered the poll command in {connections} connections: not a HapticMat mat, \
+                     or a firmware that does not stream"
+                ),
+            },
             BleError::ScanFailed { .. }
             | BleError::WriteFailed { .. }
             | BleError::NotificationsEnded
