@@ -12,7 +12,13 @@ use std::path::{Path, PathBuf};
 /// Windows per ONNX Runtime call during calibration.
 pub const CALIBRATION_BATCH: usize = 256;
 
+/// The gate refused the int8 model (nothing was written); the message says by how much.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct GateRefused(pub String);
+
 /// A check the int8 model must pass before it is written.
+#[derive(Clone, Copy)]
 pub struct Gate<'a> {
     /// Largest accuracy drop allowed, in points.
     pub max_accuracy_drop: f64,
@@ -33,6 +39,14 @@ pub struct QuantizeOutcome {
     pub report: QuantizeReport,
     /// The gate's comparison, when a gate was given.
     pub comparison: Option<Comparison>,
+}
+
+macro_rules! gate_ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(GateRefused(format!($($fmt)+)).into());
+        }
+    };
 }
 
 /// Quantizes `fp32` with `calibration` windows (`[n, ...input dims]` values laid end to end) into
@@ -64,7 +78,7 @@ pub fn quantize_file(
     let comparison = match gate {
         Some(g) => {
             let c = compare(fp32, tmp.path(), g.test, g.recordings, g.peak_memory)?;
-            anyhow::ensure!(
+            gate_ensure!(
                 c.accuracy_drop_points <= g.max_accuracy_drop,
                 "the int8 model is {:.2} accuracy points below fp32 (fp32 {:.2}%, int8 {:.2}%), more than the allowed \
                  --max-accuracy-drop {}: not written",
@@ -73,7 +87,7 @@ pub fn quantize_file(
                 100.0 * c.int8.test.accuracy,
                 g.max_accuracy_drop
             );
-            anyhow::ensure!(
+            gate_ensure!(
                 c.max_recall_drop_points <= g.max_recall_drop,
                 "the int8 model loses {:.2} points of recall on {} (per state: {:?}), more than the allowed \
                  --max-recall-drop {}: not written",

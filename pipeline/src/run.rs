@@ -10,7 +10,7 @@ use crate::evaluate::{
 };
 use crate::onnx;
 use crate::ptq::{Gate, quantize_file};
-use crate::quantize::{QuantizeConfig, QuantizeEvent, QuantizeReport};
+use crate::quantize::{CalibrationMethod, QuantizeConfig, QuantizeEvent, QuantizeReport};
 use crate::train::{EpochMetrics, PresenceNet, TrainConfig, TrainProgress, train};
 use anyhow::{Context, ensure};
 use hapticmat_core::inference::PresenceModel;
@@ -256,9 +256,32 @@ pub fn run(
             recordings: files.as_deref(),
             peak_memory,
         };
-        let mut progress = |e: QuantizeEvent<'_>| reporter.quantize(e);
-        let outcome =
-            quantize_file(&model_path, (&calibration.0, &calibration.1), &int8_path, qcfg, Some(gate), &mut progress)?;
+        // The configured calibration first; if the gate refuses it, the others in turn (their ranges
+        // clip outliers differently), so a model is refused only when no method keeps it within the gate.
+        let mut methods = vec![qcfg.method.clone()];
+        for m in [CalibrationMethod::MinMax, CalibrationMethod::percentile(), CalibrationMethod::entropy()] {
+            if !methods.contains(&m) {
+                methods.push(m);
+            }
+        }
+        let mut refusals = Vec::new();
+        let outcome = loop {
+            let Some(method) = methods.get(refusals.len()).cloned() else {
+                anyhow::bail!("every calibration method was refused by the int8 gate: {}", refusals.join("; "));
+            };
+            let q = QuantizeConfig { method, ..qcfg.clone() };
+            let mut progress = |e: QuantizeEvent<'_>| reporter.quantize(e);
+            let result =
+                quantize_file(&model_path, (&calibration.0, &calibration.1), &int8_path, &q, Some(gate), &mut progress);
+            match result {
+                Ok(o) => break o,
+                Err(e) if e.downcast_ref::<crate::ptq::GateRefused>().is_some() => {
+                    reporter.stage(&format!("int8 gate refused {:?}: {e}; trying the next calibration", q.method));
+                    refusals.push(format!("{:?}: {e}", q.method));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         quantization = Some(outcome.report);
         comparison = outcome.comparison;
         int8_model = Some(int8_path);

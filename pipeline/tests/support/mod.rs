@@ -49,7 +49,19 @@ pub fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let run = dir.path().join("run");
         let out = Command::new(env!("CARGO_BIN_EXE_pipeline"))
-            .args(["run", "--quiet", "--no-quantize", "--sessions", "20", "--session-seconds", "200", "--long-sessions", "0", "--epochs", "2"])
+            .args([
+                "run",
+                "--quiet",
+                "--no-quantize",
+                "--sessions",
+                "20",
+                "--session-seconds",
+                "200",
+                "--long-sessions",
+                "0",
+                "--epochs",
+                "2",
+            ])
             .arg("--out")
             .arg(&run)
             .output()
