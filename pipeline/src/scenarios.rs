@@ -152,9 +152,9 @@ pub fn splice(s: &Scenario, empty: &Recording, human: &Recording) -> Spliced {
     let n_occupied = frames.len() - n_before;
     looped(empty, leave, end - leave, &mut frames, add);
     let occupied = (0..frames.len()).map(|i| i >= n_before && i < n_before + n_occupied).collect();
+    let rows = empty.frames();
     let empty_level = std::array::from_fn(|i| {
-        let f = empty.frames();
-        (f.iter().map(|f| f.pressures[i] as f64).sum::<f64>() / f.len().max(1) as f64) as f32
+        (rows.iter().map(|f| f.pressures[i] as f64).sum::<f64>() / rows.len().max(1) as f64) as f32
     });
     Spliced { frames, occupied, arrived_s: arrive, left_s: leave, empty_level }
 }
