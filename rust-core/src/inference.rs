@@ -1,7 +1,8 @@
 //! The presence model through ONNX Runtime (`ort`, loaded dynamically). One process-wide runtime,
 //! one session per model; each call reports its latency.
 
-use crate::features::{CHANNELS, FEATURE_VERSION, WINDOW_FRAMES, WINDOW_LEN};
+use crate::features::{CHANNELS, FEATURE_VERSION, INPUT_NAME, WINDOW_FRAMES, WINDOW_LEN};
+use crate::personal::{UNCALIBRATED, USER_LOAD_LEN, USER_LOAD_NAME};
 use crate::state::{NUM_STATES, STATE_NAMES};
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -106,8 +107,26 @@ pub struct ModelInfo {
     pub channels: usize,
     /// Label names in output order.
     pub labels: Vec<String>,
+    /// The model's input tensors in graph order: [`INPUT_NAME`], and [`USER_LOAD_NAME`] for a
+    /// model that reads the personal calibration.
+    #[serde(default = "window_only")]
+    pub inputs: Vec<String>,
     /// Whether the graph holds quantized (QDQ) nodes.
     pub quantized: bool,
+}
+
+fn window_only() -> Vec<String> {
+    vec![INPUT_NAME.to_string()]
+}
+
+/// The model inputs this core can give, in the order a model lists them.
+pub const SUPPORTED_INPUTS: [&str; 2] = [INPUT_NAME, USER_LOAD_NAME];
+
+impl ModelInfo {
+    /// Whether the model reads the personal calibration ([`USER_LOAD_NAME`]).
+    pub fn takes_user_load(&self) -> bool {
+        self.inputs.iter().any(|i| i == USER_LOAD_NAME)
+    }
 }
 
 /// Class probabilities for one window, and how long the call took.
@@ -216,27 +235,38 @@ impl PresenceModel {
             return Err(contract("labels", labels.join(","), STATE_NAMES.join(",")));
         }
         let (inputs, outputs) = (session.inputs(), session.outputs());
-        if inputs.len() != 1 || outputs.is_empty() {
-            return Err(contract(
-                "inputs/outputs",
-                format!("{}/{}", inputs.len(), outputs.len()),
-                "1 input, ≥1 output".into(),
-            ));
+        if outputs.is_empty() {
+            return Err(contract("outputs", "0".into(), "≥1 output".into()));
         }
-        if let Some(shape) = inputs[0].dtype().tensor_shape() {
-            let dims: Vec<i64> = shape.iter().copied().collect();
-            let fits = dims.len() == 3 && dims[1] == CHANNELS as i64 && dims[2] == WINDOW_FRAMES as i64;
-            if !fits {
-                return Err(contract(
-                    "input shape",
-                    format!("{dims:?}"),
-                    format!("[batch, {CHANNELS}, {WINDOW_FRAMES}]"),
-                ));
+        let mut names = Vec::with_capacity(inputs.len());
+        for input in inputs.iter() {
+            let name = input.name().to_string();
+            let want: Vec<i64> = match name.as_str() {
+                INPUT_NAME => vec![CHANNELS as i64, WINDOW_FRAMES as i64],
+                USER_LOAD_NAME => vec![USER_LOAD_LEN as i64],
+                _ => {
+                    return Err(contract(
+                        "model input",
+                        format!("'{name}'"),
+                        format!("one this core can give: {}", SUPPORTED_INPUTS.join(", ")),
+                    ));
+                }
+            };
+            if let Some(shape) = input.dtype().tensor_shape() {
+                let dims: Vec<i64> = shape.iter().copied().collect();
+                if dims.len() != want.len() + 1 || dims[1..] != want[..] {
+                    let expected: Vec<String> = want.iter().map(|d| d.to_string()).collect();
+                    return Err(contract("input shape", format!("{name} {dims:?}"), format!("{name} [batch, {}]", expected.join(", "))));
+                }
             }
+            names.push(name);
+        }
+        if !names.iter().any(|n| n == INPUT_NAME) {
+            return Err(contract("model inputs", names.join(","), format!("at least '{INPUT_NAME}'")));
         }
         // A QDQ model names QuantizeLinear in its graph; scanning the bytes avoids a protobuf parser here.
         let quantized = bytes.windows(14).any(|w| w == b"QuantizeLinear");
-        Ok(ModelInfo { path: path.to_path_buf(), feature_version, window_frames, channels, labels, quantized })
+        Ok(ModelInfo { path: path.to_path_buf(), feature_version, window_frames, channels, labels, inputs: names, quantized })
     }
 
     /// The model's contract and labels.
@@ -244,16 +274,37 @@ impl PresenceModel {
         &self.info
     }
 
-    /// Scores one window (CPU work, ~µs; call from the monitor's thread).
+    /// Scores one window without personal calibration (CPU work, ~µs; call from the monitor's thread).
     pub fn predict(&mut self, window: &[f32; WINDOW_LEN]) -> Result<Prediction, InferenceError> {
+        self.predict_with(window, &UNCALIBRATED)
+    }
+
+    /// Scores one window with its [`USER_LOAD_NAME`] input (see [`crate::personal`]); a model that
+    /// does not read it ignores it.
+    pub fn predict_with(
+        &mut self,
+        window: &[f32; WINDOW_LEN],
+        user_load: &[f32; USER_LOAD_LEN],
+    ) -> Result<Prediction, InferenceError> {
         let start = Instant::now();
         let mut out = [[0f32; NUM_STATES]; 1];
-        self.run(window, 1, &mut out)?;
+        self.run(window, Some(user_load), 1, &mut out)?;
         Ok(Prediction { probabilities: out[0], latency: start.elapsed() })
     }
 
-    /// Scores `out.len()` windows laid end to end in `windows` (training-side evaluation).
+    /// Scores `out.len()` windows laid end to end in `windows`, without personal calibration
+    /// (training-side evaluation).
     pub fn predict_batch(&mut self, windows: &[f32]) -> Result<Vec<[f32; NUM_STATES]>, InferenceError> {
+        self.predict_batch_with(windows, None)
+    }
+
+    /// [`predict_batch`](Self::predict_batch) with each window's [`USER_LOAD_NAME`] input laid end
+    /// to end in `user_loads` (`None`: uncalibrated).
+    pub fn predict_batch_with(
+        &mut self,
+        windows: &[f32],
+        user_loads: Option<&[f32]>,
+    ) -> Result<Vec<[f32; NUM_STATES]>, InferenceError> {
         if !windows.len().is_multiple_of(WINDOW_LEN) {
             return Err(InferenceError::Run(format!(
                 "{} values is not a whole number of {WINDOW_LEN}-value windows",
@@ -261,17 +312,45 @@ impl PresenceModel {
             )));
         }
         let n = windows.len() / WINDOW_LEN;
+        if let Some(u) = user_loads
+            && u.len() != n * USER_LOAD_LEN
+        {
+            return Err(InferenceError::Run(format!(
+                "{} {USER_LOAD_NAME} values for {n} windows; expected {}",
+                u.len(),
+                n * USER_LOAD_LEN
+            )));
+        }
         let mut out = vec![[0f32; NUM_STATES]; n];
         if n > 0 {
-            self.run(windows, n, &mut out)?;
+            self.run(windows, user_loads, n, &mut out)?;
         }
         Ok(out)
     }
 
-    fn run(&mut self, windows: &[f32], n: usize, out: &mut [[f32; NUM_STATES]]) -> Result<(), InferenceError> {
-        let input = TensorRef::from_array_view(([n, CHANNELS, WINDOW_FRAMES], windows))
-            .map_err(|e| InferenceError::Run(e.to_string()))?;
-        let outputs = self.session.run(ort::inputs![input]).map_err(|e| InferenceError::Run(e.to_string()))?;
+    fn run(
+        &mut self,
+        windows: &[f32],
+        user_loads: Option<&[f32]>,
+        n: usize,
+        out: &mut [[f32; NUM_STATES]],
+    ) -> Result<(), InferenceError> {
+        let err = |e: ort::Error| InferenceError::Run(e.to_string());
+        let window = TensorRef::from_array_view(([n, CHANNELS, WINDOW_FRAMES], windows)).map_err(err)?;
+        let outputs = if self.info.takes_user_load() {
+            let zeros;
+            let loads = match user_loads {
+                Some(u) => u,
+                None => {
+                    zeros = vec![0f32; n * USER_LOAD_LEN];
+                    &zeros[..]
+                }
+            };
+            let load = TensorRef::from_array_view(([n, USER_LOAD_LEN], loads)).map_err(err)?;
+            self.session.run(ort::inputs![INPUT_NAME => window, USER_LOAD_NAME => load]).map_err(err)?
+        } else {
+            self.session.run(ort::inputs![window]).map_err(err)?
+        };
         let (shape, data) =
             outputs[0].try_extract_tensor::<f32>().map_err(|e| InferenceError::BadOutput(e.to_string()))?;
         if data.len() != n * NUM_STATES {

@@ -12,6 +12,7 @@ pub mod frame;
 pub mod fsutil;
 pub mod inference;
 pub mod monitor;
+pub mod personal;
 pub mod recording;
 pub mod simulator;
 pub mod smoothing;

@@ -4,6 +4,7 @@
 use crate::features::{BaselineEvent, FeatureExtractor, FeatureStatus, WINDOW_LEN};
 use crate::frame::{BLADDERS, Frame};
 use crate::inference::{InferenceError, ModelInfo, PresenceModel};
+use crate::personal::{PersonalCalibration, PersonalCalibrationError, PersonalCalibrator, newest_load_pa, user_load};
 use crate::smoothing::{Smoother, SmoothingConfig};
 use crate::source::{CancelToken, FrameSource, SourceError, SourceEvent, SourceStatus};
 use crate::state::PresenceState;
@@ -72,6 +73,9 @@ pub enum MonitorEvent {
     State(StateUpdate),
     /// The baseline was calibrated, refused, or found automatically.
     Baseline(BaselineEvent),
+    /// A personal calibration ([`Monitor::calibrate_user`]) finished: in use from the next frame, or
+    /// refused with the reason (the previous one, if any, stays in use).
+    PersonalCalibration(Result<PersonalCalibration, PersonalCalibrationError>),
     /// Nobody has been on the mat for the configured time; fires once per absence.
     AbsenceTimeout { t: f64, absent_for_s: f64 },
     /// Input that was skipped (bad frame or row); the session goes on.
@@ -108,6 +112,10 @@ pub struct Monitor {
     smoother: Smoother,
     cfg: MonitorConfig,
     window: [f32; WINDOW_LEN],
+    /// The user's personal calibration, if any (given to models that read it).
+    personal: Option<PersonalCalibration>,
+    /// A personal calibration in progress.
+    personal_calibrator: Option<PersonalCalibrator>,
     /// Session time of the last frame with a person on the mat.
     last_present_t: Option<f64>,
     absent_since: Option<f64>,
@@ -128,6 +136,8 @@ impl Monitor {
             smoother: Smoother::new(cfg.smoothing),
             cfg,
             window: [0.0; WINDOW_LEN],
+            personal: None,
+            personal_calibrator: None,
             last_present_t: None,
             absent_since: None,
             timeout_fired: false,
@@ -157,6 +167,29 @@ impl Monitor {
         self.smoother.reset();
     }
 
+    /// Measures the user's load over the next `seconds` while they lie fully on the mat
+    /// ([`crate::personal`]); [`MonitorEvent::PersonalCalibration`] tells the outcome.
+    pub fn calibrate_user(&mut self, seconds: f64) {
+        self.personal_calibrator = Some(PersonalCalibrator::new(seconds));
+    }
+
+    /// Uses a saved personal calibration (`None`: the user has none). Models that do not read it
+    /// are unaffected.
+    pub fn set_personal_calibration(&mut self, calibration: Option<PersonalCalibration>) {
+        self.personal = calibration;
+        self.smoother.reset();
+    }
+
+    /// The personal calibration in use.
+    pub fn personal_calibration(&self) -> Option<PersonalCalibration> {
+        self.personal
+    }
+
+    /// Seconds left of a personal calibration in progress at session time `now`.
+    pub fn personal_calibration_remaining_s(&self, now: f64) -> Option<f64> {
+        self.personal_calibrator.as_ref().map(|c| c.remaining_s(now))
+    }
+
     /// The features stage (baseline access for saving per mat).
     pub fn features(&mut self) -> &mut FeatureExtractor {
         &mut self.features
@@ -175,6 +208,10 @@ impl Monitor {
         if let Some(e) = self.features.take_event() {
             self.smoother.reset();
             events.push(MonitorEvent::Baseline(e));
+            if self.personal_calibrator.take().is_some() {
+                let why = "the empty-mat baseline changed: the mat was empty".to_string();
+                events.push(MonitorEvent::PersonalCalibration(Err(PersonalCalibrationError::Interrupted(why))));
+            }
         }
         let mut update = StateUpdate {
             t: frame.t,
@@ -191,8 +228,12 @@ impl Monitor {
             self.smoother.reset();
         }
         self.was_ready = ready;
+        if self.personal_calibrator.is_some() {
+            self.feed_personal_calibration(frame.t, status, ready, events);
+        }
         if ready {
-            let pred = self.model.predict(&self.window)?;
+            let load = user_load(&self.window, self.personal.as_ref());
+            let pred = self.model.predict_with(&self.window, &load)?;
             let probabilities = if self.features.is_still() { &STILL_IS_ABSENT } else { &pred.probabilities };
             let (state, confidence) = self.smoother.update(probabilities);
             update.state = Some(state);
@@ -226,6 +267,26 @@ impl Monitor {
             None => {}
         }
         Ok(update)
+    }
+
+    fn feed_personal_calibration(&mut self, t: f64, status: FeatureStatus, ready: bool, events: &mut Vec<MonitorEvent>) {
+        let result = match status {
+            FeatureStatus::NoBaseline => Some(Err(PersonalCalibrationError::NoBaseline)),
+            FeatureStatus::Calibrating { .. } => Some(Err(PersonalCalibrationError::Interrupted(
+                "the empty mat is being calibrated".into(),
+            ))),
+            _ if ready => self.personal_calibrator.as_mut().and_then(|c| c.push(t, newest_load_pa(&self.window))),
+            // The window refills after a gap: those frames are not counted.
+            _ => None,
+        };
+        if let Some(result) = result {
+            self.personal_calibrator = None;
+            if let Ok(c) = result {
+                self.personal = Some(c);
+                self.smoother.reset();
+            }
+            events.push(MonitorEvent::PersonalCalibration(result));
+        }
     }
 
     /// Runs until the source ends or `cancel` is cancelled, handing every event to `sink`

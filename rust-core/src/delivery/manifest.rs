@@ -4,6 +4,7 @@
 
 use super::{DeliveryError, Result};
 use crate::features::{CHANNELS, FEATURE_VERSION, INPUT_NAME, OUTPUT_NAME, WINDOW_FRAMES};
+use crate::inference::SUPPORTED_INPUTS;
 use crate::state::STATE_NAMES;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -33,10 +34,19 @@ pub struct Contract {
     pub channels: usize,
     /// Label names in output order.
     pub labels: Vec<String>,
-    /// Name of the input tensor.
+    /// Name of the window input tensor.
     pub input: String,
+    /// Every input tensor the model reads, in graph order: the window, and `user_load` for a model
+    /// that reads the personal calibration (crate::personal). Absent in older manifests, which
+    /// meant the window alone. A phone refuses a model that needs an input it cannot give.
+    #[serde(default = "window_only")]
+    pub inputs: Vec<String>,
     /// Name of the output tensor.
     pub output: String,
+}
+
+fn window_only() -> Vec<String> {
+    vec![INPUT_NAME.to_string()]
 }
 
 impl Contract {
@@ -48,6 +58,7 @@ impl Contract {
             channels: CHANNELS,
             labels: STATE_NAMES.iter().map(|s| s.to_string()).collect(),
             input: INPUT_NAME.into(),
+            inputs: SUPPORTED_INPUTS.iter().map(|s| s.to_string()).collect(),
             output: OUTPUT_NAME.into(),
         }
     }
@@ -69,6 +80,12 @@ impl Contract {
         }
         if self.labels != want.labels {
             return differs("labels", self.labels.join(","), want.labels.join(","));
+        }
+        if let Some(unknown) = self.inputs.iter().find(|i| !want.inputs.contains(i)) {
+            return differs("model input", format!("'{unknown}'"), format!("one of {}", want.inputs.join(", ")));
+        }
+        if !self.inputs.contains(&want.input) {
+            return differs("model inputs", self.inputs.join(","), format!("at least '{}'", want.input));
         }
         if self.input != want.input || self.output != want.output {
             return differs(
@@ -219,6 +236,27 @@ mod tests {
         let e = c.check_supported().unwrap_err();
         assert!(matches!(e, DeliveryError::UnsupportedContract { what: "labels", .. }), "{e}");
         assert!(Contract::current().check_supported().is_ok());
+    }
+
+    #[test]
+    fn a_model_needing_an_input_this_phone_cannot_give_is_refused_and_older_manifests_mean_the_window() {
+        let mut c = Contract::current();
+        c.inputs.push("heart_rate".into());
+        let e = c.check_supported().unwrap_err();
+        assert!(
+            matches!(&e, DeliveryError::UnsupportedContract { what: "model input", found, .. } if found == "'heart_rate'"),
+            "{e}"
+        );
+        c.inputs = vec!["user_load".into()];
+        assert!(matches!(c.check_supported(), Err(DeliveryError::UnsupportedContract { what: "model inputs", .. })));
+        c.inputs = vec!["window".into()];
+        assert!(c.check_supported().is_ok(), "a window-only model still serves");
+        // A schema-1 manifest written before `inputs` existed reads as a window-only model.
+        let text = String::from_utf8(manifest(1, b"x").to_bytes().unwrap()).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["contract"].as_object_mut().unwrap().remove("inputs");
+        let old = Manifest::parse(serde_json::to_string(&v).unwrap().as_bytes()).unwrap();
+        assert_eq!(old.contract.inputs, vec!["window".to_string()]);
     }
 
     #[test]

@@ -20,6 +20,13 @@ pub fn self_test(path: &Path, manifest: &Manifest) -> Result<(), DeliveryError> 
             info.labels.join(",")
         )));
     }
+    if info.inputs != manifest.contract.inputs {
+        return Err(DeliveryError::SelfTest(format!(
+            "the model reads inputs {}, the manifest says {}",
+            info.inputs.join(","),
+            manifest.contract.inputs.join(",")
+        )));
+    }
     run_windows(&mut model)
 }
 
