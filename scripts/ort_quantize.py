@@ -26,20 +26,25 @@ METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entr
 
 
 class Windows(CalibrationDataReader):
-    """Feeds the calibration windows in batches, as `pipeline quantize` does."""
+    """Feeds the calibration windows in batches, as `pipeline quantize` does: the first graph input
+    from CALIBRATION.npy, every other input NAME from calibration_NAME.npy beside it."""
 
-    def __init__(self, path: str, input_name: str, batch: int = 256):
-        self.data = np.load(path).astype(np.float32)
+    def __init__(self, path: str, input_names: list, batch: int = 256):
+        first = Path(path)
+        self.data = {input_names[0]: np.load(first).astype(np.float32)}
+        for name in input_names[1:]:
+            self.data[name] = np.load(first.with_name(f"calibration_{name}.npy")).astype(np.float32)
+        n = len(self.data[input_names[0]])
         # Equal batches: quantize_static's percentile/entropy collectors fail on a ragged last batch.
-        batch = max(d for d in range(1, min(batch, len(self.data)) + 1) if len(self.data) % d == 0)
-        self.input_name, self.batch, self.at = input_name, batch, 0
+        batch = max(d for d in range(1, min(batch, n) + 1) if n % d == 0)
+        self.n, self.batch, self.at = n, batch, 0
 
     def get_next(self):
-        if self.at >= len(self.data):
+        if self.at >= self.n:
             return None
-        chunk = self.data[self.at : self.at + self.batch]
+        chunk = {name: data[self.at : self.at + self.batch] for name, data in self.data.items()}
         self.at += self.batch
-        return {self.input_name: chunk}
+        return chunk
 
     def rewind(self):
         self.at = 0
@@ -55,11 +60,13 @@ def main() -> None:
         preprocessed = time.perf_counter()
         import onnx
 
-        input_name = onnx.load(pre).graph.input[0].name
+        graph = onnx.load(pre).graph
+        initializers = {t.name for t in graph.initializer}
+        input_names = [i.name for i in graph.input if i.name not in initializers]
         quantize_static(
             pre,
             out,
-            Windows(calibration, input_name),
+            Windows(calibration, input_names),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QInt8,

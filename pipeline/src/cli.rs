@@ -87,8 +87,13 @@ struct QuantizeArgs {
     #[arg(long)]
     model: PathBuf,
     /// Calibration windows: a float32 .npy of shape [n, …input dims] (pipeline run writes data/calibration.npy).
+    /// For a model with more inputs, this feeds the first; each other input INPUT is read from
+    /// --calibration-input INPUT=FILE, else from calibration_INPUT.npy beside this file.
     #[arg(long)]
     calibration: PathBuf,
+    /// Calibration windows of another model input, INPUT=FILE.npy (same number of windows).
+    #[arg(long = "calibration-input", value_name = "INPUT=FILE")]
+    calibration_inputs: Vec<String>,
     /// Where to write the int8 model (written under a temporary name, renamed when done).
     #[arg(long)]
     out: PathBuf,
@@ -315,6 +320,10 @@ struct MonitorArgs {
     /// This mat's baseline file: used when it exists (unless --calibrate), written after a calibration.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
+    /// The user's personal calibration on this mat (JSON {"reference_load_pa": …}, as the app saves
+    /// it), for models that read it.
+    #[arg(long, value_name = "FILE")]
+    personal: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -426,13 +435,14 @@ impl Reporter for RunProgress {
                     bar.finish_and_clear();
                 }
                 eprintln!(
-                    "[train] epoch {}: lr {:.1e}, train loss {:.4}, validation loss {:.4}, accuracy {:.2}%, balanced accuracy {:.2}% ({:.1} s)",
+                    "[train] epoch {}: lr {:.1e}, train loss {:.4}, validation loss {:.4}, accuracy {:.2}%, balanced accuracy {:.2}% ({:.2}% with personal calibration) ({:.1} s)",
                     m.epoch,
                     m.learning_rate,
                     m.train_loss,
                     m.validation_loss,
                     100.0 * m.validation_accuracy,
                     100.0 * m.validation_balanced_accuracy,
+                    100.0 * m.validation_balanced_accuracy_calibrated,
                     m.seconds
                 );
             }
@@ -532,6 +542,14 @@ fn monitor(a: MonitorArgs) -> anyhow::Result<ExitCode> {
         eprintln!("baseline from {}: {:?} Pa", path.display(), b.pressures);
         monitor.features().set_baseline(b);
     }
+    if let Some(path) = &a.personal {
+        let c = hapticmat_core::personal::PersonalCalibration::load(path)?;
+        if !monitor.model_info().takes_user_load() {
+            eprintln!("note: {} does not read the personal calibration; it is ignored", a.model.display());
+        }
+        eprintln!("personal calibration from {}: {:.0} Pa", path.display(), c.reference_load_pa);
+        monitor.set_personal_calibration(Some(c));
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut view = LiveView::new(std::io::stdout().is_terminal());
@@ -588,6 +606,10 @@ fn describe_event(event: &MonitorEvent) {
         MonitorEvent::AbsenceTimeout { t, absent_for_s } => {
             eprintln!("t={t:.1}s: nobody on the mat for {absent_for_s:.0} s — the app would stop its session now")
         }
+        MonitorEvent::PersonalCalibration(Ok(c)) => {
+            eprintln!("personal calibration: {:.0} Pa lying fully", c.reference_load_pa)
+        }
+        MonitorEvent::PersonalCalibration(Err(e)) => eprintln!("personal calibration refused: {e}"),
         MonitorEvent::Skipped(e) => eprintln!("skipped: {e}"),
         MonitorEvent::Status(SourceStatus::Reconnecting { attempt, delay }) => {
             eprintln!("reconnecting (attempt {attempt}) in {:.1} s", delay.as_secs_f64())
@@ -705,9 +727,45 @@ fn evaluate(a: EvaluateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One calibration tensor per model input: --calibration for the first, the others from
+/// --calibration-input or `calibration_<input>.npy` beside --calibration.
+fn calibration_tensors(a: &QuantizeArgs) -> anyhow::Result<Vec<pipeline::ptq::CalibrationTensor>> {
+    use anyhow::Context;
+    use pipeline::ptq::CalibrationTensor;
+    let (shape, data) = pipeline::npy::read_f32(&a.calibration)?;
+    // Unreadable models are named by the quantizer itself; here only their inputs matter.
+    let inputs = pipeline::onnx::load(&a.model).ok().map(|m| pipeline::onnx::graph_inputs(&m)).unwrap_or_default();
+    if inputs.len() <= 1 {
+        anyhow::ensure!(a.calibration_inputs.is_empty(), "--calibration-input is for models with several inputs");
+        return Ok(vec![CalibrationTensor { name: None, shape, data }]);
+    }
+    let mut given = std::collections::BTreeMap::new();
+    for spec in &a.calibration_inputs {
+        let (name, file) =
+            spec.split_once('=').with_context(|| format!("--calibration-input {spec:?} is not INPUT=FILE"))?;
+        anyhow::ensure!(inputs.iter().any(|i| i == name), "the model has no input {name:?}; its inputs are {inputs:?}");
+        given.insert(name.to_string(), PathBuf::from(file));
+    }
+    let mut out = vec![CalibrationTensor { name: Some(inputs[0].clone()), shape, data }];
+    for name in &inputs[1..] {
+        let path = match given.remove(name) {
+            Some(p) => p,
+            None => a.calibration.with_file_name(format!("calibration_{name}.npy")),
+        };
+        anyhow::ensure!(
+            path.is_file(),
+            "the model's input {name:?} needs calibration data: give --calibration-input {name}=FILE.npy (or put {})",
+            path.display()
+        );
+        let (shape, data) = pipeline::npy::read_f32(&path)?;
+        out.push(CalibrationTensor { name: Some(name.clone()), shape, data });
+    }
+    Ok(out)
+}
+
 fn quantize_cmd(a: QuantizeArgs) -> anyhow::Result<ExitCode> {
     let cfg = a.config();
-    let (shape, data) = pipeline::npy::read_f32(&a.calibration)?;
+    let calibration = calibration_tensors(&a)?;
     let test = a.data.as_deref().map(pipeline::run::read_test_windows).transpose()?;
     let gate = a.max_accuracy_drop.zip(test.as_ref()).map(|(max_accuracy_drop, test)| pipeline::ptq::Gate {
         max_accuracy_drop,
@@ -717,7 +775,7 @@ fn quantize_cmd(a: QuantizeArgs) -> anyhow::Result<ExitCode> {
         peak_memory: &|_: &std::path::Path| None,
     });
     let outcome =
-        pipeline::ptq::quantize_file(&a.model, (&shape, &data), &a.out, &cfg, gate, &mut QuantizeBars::default())?;
+        pipeline::ptq::quantize_file(&a.model, &calibration, &a.out, &cfg, gate, &mut QuantizeBars::default())?;
     let r = &outcome.report;
     for n in &r.float_nodes {
         eprintln!("[quantize] left float: node '{}' ({}) — {:?}", n.name, n.op_type, n.reason);

@@ -3,7 +3,7 @@
 //! takes and how large they are. Writes `evaluation.json`, `evaluation.md` and PNG plots.
 
 use crate::dataset::{PRESENT_ANY, Windows};
-use crate::evaluate::{ClassMetrics, Latency, RealEvaluation, argmax, classify, evaluate_replay, latency};
+use crate::evaluate::{ClassMetrics, Latency, RealEvaluation, argmax, classify, classify_calibrated, evaluate_replay, latency};
 use hapticmat_core::inference::PresenceModel;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,8 @@ pub struct ModelScore {
     pub quantized: bool,
     /// Held-out simulated subjects.
     pub test: ClassMetrics,
+    /// The same subjects with their personal calibration, when the model reads it and the set has it.
+    pub test_personal: Option<ClassMetrics>,
     /// The real recordings replayed through the monitor.
     pub real: Option<RealEvaluation>,
     /// Single-window latency.
@@ -40,10 +42,12 @@ pub struct Comparison {
     pub accuracy_drop_points: f64,
     /// Recall lost by quantizing per state (in state order), percentage points.
     pub recall_drop_points: Vec<f64>,
-    /// The largest of [`recall_drop_points`](Self::recall_drop_points) over states with support.
+    /// Recall lost by quantizing per state with personal calibration, percentage points.
+    pub personal_recall_drop_points: Option<Vec<f64>>,
+    /// The largest recall drop over states with support, with and without personal calibration.
     pub max_recall_drop_points: f64,
-    /// The state that lost it.
-    pub max_recall_drop_state: &'static str,
+    /// The state that lost it (suffixed "with personal calibration" when that was the case).
+    pub max_recall_drop_state: String,
     /// Largest |p_fp32 − p_int8| over all windows and states.
     pub max_abs_diff: f32,
     /// Mean |p_fp32 − p_int8|.
@@ -59,6 +63,7 @@ pub fn score_model(
 ) -> anyhow::Result<(ModelScore, Vec<[f32; 4]>)> {
     let mut model = PresenceModel::load(path)?;
     let (metrics, probs) = classify(&mut model, test)?;
+    let personal = classify_calibrated(&mut model, test)?.map(|(m, _)| m);
     let lat = latency(&mut model, test, 2000)?;
     let real = match recordings {
         Some(files) => Some(evaluate_replay(PresenceModel::load(path)?, files, 10.0, 3.0)?),
@@ -69,6 +74,7 @@ pub fn score_model(
         bytes: std::fs::metadata(path)?.len(),
         quantized: model.info().quantized,
         test: metrics,
+        test_personal: personal,
         real,
         latency: lat,
         session_peak_bytes: peak_memory(path),
@@ -90,18 +96,27 @@ pub fn compare(
         pa.iter().zip(&pb).zip(&test.y).filter(|(_, y)| **y != PRESENT_ANY).map(|(p, _)| p).collect();
     let same = scored.iter().filter(|(x, y)| argmax(x) == argmax(y)).count();
     let diffs: Vec<f32> = pa.iter().zip(&pb).flat_map(|(x, y)| x.iter().zip(y).map(|(u, v)| (u - v).abs())).collect();
-    let recall_drop_points: Vec<f64> =
-        a.test.per_class.iter().zip(&b.test.per_class).map(|(x, y)| 100.0 * (x.recall - y.recall)).collect();
-    let (worst, max_recall_drop_points) = a
-        .test
-        .per_class
-        .iter()
-        .zip(&recall_drop_points)
-        .filter(|(c, _)| c.support > 0)
-        .map(|(c, d)| (c.state, *d))
-        .fold(("none", f64::NEG_INFINITY), |m, x| if x.1 > m.1 { x } else { m });
+    let drops = |x: &ClassMetrics, y: &ClassMetrics| -> Vec<f64> {
+        x.per_class.iter().zip(&y.per_class).map(|(x, y)| 100.0 * (x.recall - y.recall)).collect()
+    };
+    let recall_drop_points = drops(&a.test, &b.test);
+    let personal_recall_drop_points = a.test_personal.as_ref().zip(b.test_personal.as_ref()).map(|(x, y)| drops(x, y));
+    let mut worst = ("none".to_string(), f64::NEG_INFINITY);
+    let mut consider = |metrics: &ClassMetrics, drops: &[f64], suffix: &str| {
+        for (c, d) in metrics.per_class.iter().zip(drops).filter(|(c, _)| c.support > 0) {
+            if *d > worst.1 {
+                worst = (format!("{}{suffix}", c.state), *d);
+            }
+        }
+    };
+    consider(&a.test, &recall_drop_points, "");
+    if let (Some(m), Some(d)) = (&a.test_personal, &personal_recall_drop_points) {
+        consider(m, d, " with personal calibration");
+    }
+    let (worst, max_recall_drop_points) = worst;
     Ok(Comparison {
         recall_drop_points,
+        personal_recall_drop_points,
         max_recall_drop_points: if max_recall_drop_points.is_finite() { max_recall_drop_points } else { 0.0 },
         max_recall_drop_state: worst,
         agreement: same as f64 / scored.len().max(1) as f64,
@@ -181,6 +196,16 @@ pub fn markdown(c: &Comparison) -> String {
             "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:+.2} |",
             a.state, a.precision, a.recall, b.precision, b.recall, d
         );
+    }
+    if let (Some(fa), Some(fb), Some(d)) = (&c.fp32.test_personal, &c.int8.test_personal, &c.personal_recall_drop_points)
+    {
+        let _ = writeln!(
+            s,
+            "\nWith personal calibration:\n\n| state | fp32 recall | int8 recall | recall drop |\n|---|---|---|---|"
+        );
+        for ((a, b), d) in fa.per_class.iter().zip(&fb.per_class).zip(d) {
+            let _ = writeln!(s, "| {} | {:.3} | {:.3} | {:+.2} |", a.state, a.recall, b.recall, d);
+        }
     }
     let _ = writeln!(
         s,

@@ -3,6 +3,7 @@
 //! neighbouring windows share frames and would leak between train and test.
 
 use hapticmat_core::features::{FeatureExtractor, FeatureStatus, WINDOW_LEN};
+use hapticmat_core::personal::{UNCALIBRATED, USER_LOAD_LEN, share, window_load_pa};
 use hapticmat_core::recording::{Recording, RecordingError};
 use hapticmat_core::simulator::{SimConfig, Simulator};
 use hapticmat_core::state::NUM_STATES;
@@ -27,6 +28,8 @@ pub struct Session {
     pub frames: Vec<Frame>,
     /// The truth for each frame.
     pub labels: Vec<Label>,
+    /// The subject's personal calibration on this mat (hapticmat_core::personal), Pa, if known.
+    pub reference_load_pa: Option<f32>,
 }
 
 /// Windows laid end to end, with their labels and subjects.
@@ -38,6 +41,9 @@ pub struct Windows {
     pub y: Vec<u32>,
     /// Subject per window.
     pub subject: Vec<u64>,
+    /// Per window, the share of the subject's personal-calibration load on the mat
+    /// (hapticmat_core::personal::share); NaN when the subject has no calibration.
+    pub share: Vec<f32>,
 }
 
 impl Windows {
@@ -61,6 +67,26 @@ impl Windows {
         self.x.extend_from_slice(&other.x);
         self.y.extend_from_slice(&other.y);
         self.subject.extend_from_slice(&other.subject);
+        self.share.extend_from_slice(&other.share);
+    }
+
+    /// The `user_load` model input of window `i`: `[share, 1]` when `calibrated` and the subject
+    /// has a calibration, else uncalibrated `[0, 0]`.
+    pub fn user_load(&self, i: usize, calibrated: bool) -> [f32; USER_LOAD_LEN] {
+        match self.share.get(i) {
+            Some(&s) if calibrated && s.is_finite() => [s, 1.0],
+            _ => UNCALIBRATED,
+        }
+    }
+
+    /// [`user_load`](Self::user_load) of every window, laid end to end.
+    pub fn user_loads(&self, calibrated: bool) -> Vec<f32> {
+        (0..self.len()).flat_map(|i| self.user_load(i, calibrated)).collect()
+    }
+
+    /// Whether any window has a personal calibration.
+    pub fn has_calibrations(&self) -> bool {
+        self.share.iter().any(|s| s.is_finite())
     }
     /// The window at index `i`.
     pub fn window(&self, i: usize) -> &[f32] {
@@ -149,6 +175,7 @@ fn simulate(sim: &SimConfig, seed: u64, first: u64, n: usize, seconds: f64) -> V
             Session {
                 id: format!("sim-{subject}"),
                 subject,
+                reference_load_pa: Some(s.personal_reference_load_pa() as f32),
                 labels: frames.iter().map(|f| Label::State(f.label)).collect(),
                 frames: frames.into_iter().map(|f| f.frame).collect(),
             }
@@ -186,6 +213,7 @@ pub fn session_windows(s: &Session, calibrate_s: f64, stride: usize, out: &mut W
                 out.x.extend_from_slice(&window);
                 out.y.push(target(*label));
                 out.subject.push(s.subject);
+                out.share.push(s.reference_load_pa.map_or(f32::NAN, |r| share(window_load_pa(&window), r)));
             }
             ready_count += 1;
         }
@@ -257,6 +285,7 @@ pub fn import_recordings(paths: &[PathBuf]) -> Result<(Vec<Session>, usize), Imp
             subject: subject_of(path),
             frames: Vec::new(),
             labels: Vec::new(),
+            reference_load_pa: None,
         };
         let mut offset = 0.0;
         for rec in &recordings {

@@ -53,6 +53,23 @@ pub fn classify(
     Ok((metrics_from_confusion(confusion), probs))
 }
 
+/// Scores a model on labelled windows, every subject with its personal calibration; `None` when the
+/// set has none or the model does not read it.
+pub fn classify_calibrated(
+    model: &mut PresenceModel,
+    set: &Windows,
+) -> Result<Option<(ClassMetrics, Vec<[f32; NUM_STATES]>)>, InferenceError> {
+    if !set.has_calibrations() || !model.info().takes_user_load() {
+        return Ok(None);
+    }
+    let probs = model.predict_batch_with(&set.x, Some(&set.user_loads(true)))?;
+    let mut confusion = [[0usize; NUM_STATES]; NUM_STATES];
+    for (p, &y) in probs.iter().zip(&set.y).filter(|(_, y)| **y != PRESENT_ANY) {
+        confusion[y as usize][argmax(p)] += 1;
+    }
+    Ok(Some((metrics_from_confusion(confusion), probs)))
+}
+
 /// Index of the largest probability.
 pub fn argmax(p: &[f32; NUM_STATES]) -> usize {
     (0..NUM_STATES).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)

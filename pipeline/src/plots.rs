@@ -233,6 +233,7 @@ mod tests {
                 validation_loss: 1.2 / e as f64,
                 validation_accuracy: 0.5 + 0.08 * e as f64,
                 validation_balanced_accuracy: 0.4 + 0.08 * e as f64,
+                validation_balanced_accuracy_calibrated: 0.45 + 0.08 * e as f64,
                 learning_rate: 1e-3,
                 seconds: 1.0,
             })

@@ -4,7 +4,7 @@
 
 use crate::compare::{Comparison, compare};
 use crate::dataset::Windows;
-use crate::quantize::{Progress, QuantizeConfig, QuantizeReport, SliceSource, quantize};
+use crate::quantize::{MultiSliceSource, Progress, QuantizeConfig, QuantizeReport, quantize};
 use anyhow::Context;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -49,12 +49,23 @@ macro_rules! gate_ensure {
     };
 }
 
-/// Quantizes `fp32` with `calibration` windows (`[n, ...input dims]` values laid end to end) into
+/// Calibration windows of one model input: `[n, ...input dims]` values laid end to end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationTensor {
+    /// The graph input it feeds (`None`: the model's only input).
+    pub name: Option<String>,
+    /// `[n, ...input dims]`.
+    pub shape: Vec<usize>,
+    /// The values.
+    pub data: Vec<f32>,
+}
+
+/// Quantizes `fp32` with `calibration` windows (one tensor per model input, the same `n`) into
 /// `out`. With a gate, the int8 model is scored first and refused (nothing written) when it loses
 /// more than allowed.
 pub fn quantize_file(
     fp32: &Path,
-    calibration: (&[usize], &[f32]),
+    calibration: &[CalibrationTensor],
     out: &Path,
     cfg: &QuantizeConfig,
     gate: Option<Gate<'_>>,
@@ -64,9 +75,11 @@ pub fn quantize_file(
     // Load ONNX Runtime before the quantizer's clock starts: its report then times quantization
     // alone, as Python's times exclude `import onnxruntime`.
     hapticmat_core::inference::environment()?;
-    let (shape, data) = calibration;
-    anyhow::ensure!(!shape.is_empty(), "calibration windows have no shape");
-    let mut source = SliceSource::new(data, &shape[1..], CALIBRATION_BATCH);
+    let mut source = MultiSliceSource::new(CALIBRATION_BATCH);
+    for c in calibration {
+        anyhow::ensure!(!c.shape.is_empty(), "calibration windows of {:?} have no shape", c.name);
+        source = source.input(c.name.as_deref(), &c.shape[1..], &c.data);
+    }
     let q = quantize(&model, &mut source, cfg, progress)?;
 
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

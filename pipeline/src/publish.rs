@@ -109,15 +109,13 @@ pub fn model_contract(model: &onnx::proto::ModelProto) -> anyhow::Result<Contrac
     let name = |v: Option<&onnx::proto::ValueInfoProto>, what: &str| {
         v.and_then(|v| v.name.clone()).with_context(|| format!("model graph has no {what}"))
     };
-    let initializers: std::collections::HashSet<String> =
-        graph.initializer.iter().filter_map(|t| t.name.clone()).collect();
     Ok(Contract {
         feature_version: number(meta::FEATURE_VERSION)? as u32,
         window_frames: number(meta::WINDOW)?,
         channels: number(meta::CHANNELS)?,
         labels: get(meta::LABELS)?.split(',').map(|s| s.trim().to_string()).collect(),
         input: name(graph.input.first(), "input")?,
-        inputs: graph.input.iter().filter_map(|v| v.name.clone()).filter(|n| !initializers.contains(n)).collect(),
+        inputs: onnx::graph_inputs(model),
         output: name(graph.output.first(), "output")?,
     })
 }

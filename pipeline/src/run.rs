@@ -5,11 +5,11 @@
 use crate::compare::Comparison;
 use crate::dataset::{NUM_TARGETS, SimDatasetConfig, build_dataset, import_recordings};
 use crate::evaluate::{
-    ClassMetrics, Latency, RealEvaluation, RecallInterval, classify, evaluate_replay, latency, real_session,
+    ClassMetrics, Latency, RealEvaluation, RecallInterval, classify, classify_calibrated, evaluate_replay, latency, real_session,
     recall_intervals,
 };
 use crate::onnx;
-use crate::ptq::{Gate, quantize_file};
+use crate::ptq::{CalibrationTensor, Gate, quantize_file};
 use crate::quantize::{CalibrationMethod, QuantizeConfig, QuantizeEvent, QuantizeReport};
 use crate::train::{EpochMetrics, PresenceNet, TrainConfig, TrainProgress, train};
 use anyhow::{Context, ensure};
@@ -32,24 +32,35 @@ pub const DATA_DIR: &str = "data";
 /// Calibration windows drawn from the training split.
 pub const CALIBRATION_WINDOWS: usize = 1000;
 
-/// Writes `calibration.npy` (windows from the training split), `test.npy` and `test_labels.npy`
-/// (held-out subjects; labels as float state indices, 4 = "present, posture unknown"), so every
-/// quantizer and evaluator, in Rust or Python, sees the same data.
-/// Returns the calibration windows' shape and values.
-pub fn write_windows(dir: &std::path::Path, data: &crate::dataset::Dataset) -> anyhow::Result<(Vec<usize>, Vec<f32>)> {
-    use hapticmat_core::features::{CHANNELS, WINDOW_FRAMES, WINDOW_LEN};
+/// Writes `calibration.npy` (windows from the training split) with `calibration_user_load.npy` (their
+/// `user_load` input: every other window with its subject's personal calibration, so both ranges are
+/// calibrated), `test.npy`, `test_labels.npy` (held-out subjects; labels as float state indices, 4 =
+/// "present, posture unknown") and `test_share.npy` (each test window's share of its subject's
+/// personal-calibration load, NaN without one), so every quantizer and evaluator, in Rust or Python,
+/// sees the same data. Returns the calibration tensors.
+pub fn write_windows(dir: &std::path::Path, data: &crate::dataset::Dataset) -> anyhow::Result<Vec<CalibrationTensor>> {
+    use hapticmat_core::features::{CHANNELS, INPUT_NAME, WINDOW_FRAMES, WINDOW_LEN};
+    use hapticmat_core::personal::{USER_LOAD_LEN, USER_LOAD_NAME};
     let n = data.train.len();
     let take = CALIBRATION_WINDOWS.min(n);
     let mut calib = Vec::with_capacity(take * WINDOW_LEN);
+    let mut loads = Vec::with_capacity(take * USER_LOAD_LEN);
     for k in 0..take {
         // Evenly spread over the training split (sessions follow one another in it).
-        calib.extend_from_slice(data.train.window(k * n / take.max(1)));
+        let i = k * n / take.max(1);
+        calib.extend_from_slice(data.train.window(i));
+        loads.extend(data.train.user_load(i, k % 2 == 0));
     }
     crate::npy::write_f32(&dir.join("calibration.npy"), &[take, CHANNELS, WINDOW_FRAMES], &calib)?;
+    crate::npy::write_f32(&dir.join(format!("calibration_{USER_LOAD_NAME}.npy")), &[take, USER_LOAD_LEN], &loads)?;
     crate::npy::write_f32(&dir.join("test.npy"), &[data.test.len(), CHANNELS, WINDOW_FRAMES], &data.test.x)?;
     let labels: Vec<f32> = data.test.y.iter().map(|&y| y as f32).collect();
     crate::npy::write_f32(&dir.join("test_labels.npy"), &[labels.len()], &labels)?;
-    Ok((vec![take, CHANNELS, WINDOW_FRAMES], calib))
+    crate::npy::write_f32(&dir.join("test_share.npy"), &[data.test.share.len()], &data.test.share)?;
+    Ok(vec![
+        CalibrationTensor { name: Some(INPUT_NAME.into()), shape: vec![take, CHANNELS, WINDOW_FRAMES], data: calib },
+        CalibrationTensor { name: Some(USER_LOAD_NAME.into()), shape: vec![take, USER_LOAD_LEN], data: loads },
+    ])
 }
 
 /// Reads windows written by [`write_windows`] back (`test.npy` + `test_labels.npy`).
@@ -72,7 +83,16 @@ pub fn read_test_windows(dir: &std::path::Path) -> anyhow::Result<crate::dataset
             Ok(v as u32)
         })
         .collect::<anyhow::Result<Vec<u32>>>()?;
-    Ok(crate::dataset::Windows { subject: vec![0; y.len()], x, y })
+    // Written since the personal calibration; older folders have none.
+    let share_path = dir.join("test_share.npy");
+    let share = if share_path.is_file() {
+        let (sshape, share) = crate::npy::read_f32(&share_path)?;
+        anyhow::ensure!(sshape == [shape[0]], "test_share.npy has shape {sshape:?}, expected [{}]", shape[0]);
+        share
+    } else {
+        vec![f32::NAN; y.len()]
+    };
+    Ok(crate::dataset::Windows { subject: vec![0; y.len()], share, x, y })
 }
 
 /// Largest difference between candle's and ONNX Runtime's probabilities accepted from the exporter.
@@ -167,6 +187,10 @@ pub struct RunReport {
     pub test: ClassMetrics,
     /// Per-state recall on held-out subjects with a subject-level bootstrap 95 % interval.
     pub test_recall_intervals: Vec<RecallInterval>,
+    /// The same held-out subjects, each with their personal calibration ("lie fully for 10 s").
+    pub test_personal: Option<ClassMetrics>,
+    /// Per-state recall intervals with personal calibration.
+    pub test_personal_recall_intervals: Option<Vec<RecallInterval>>,
     /// Largest |candle − ONNX Runtime| probability difference on the test set.
     pub export_max_abs_diff: f32,
     /// The real recordings replayed through the monitor.
@@ -227,13 +251,20 @@ pub fn run(
     let mut model = PresenceModel::load(&model_path)?;
     let (test, probs) = classify(&mut model, &data.test)?;
     let test_recall_intervals = recall_intervals(&data.test, &probs, cfg.train.seed);
+    let personal = classify_calibrated(&mut model, &data.test)?;
     let net = PresenceNet::from_weights(&trained.weights)?;
-    let reference = net.predict(&data.test.x)?;
-    let export_max_abs_diff = probs
-        .iter()
-        .zip(&reference)
-        .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
-        .fold(0f32, f32::max);
+    let reference = net.predict(&data.test.x, None)?;
+    let max_diff = |a: &[[f32; 4]], b: &[[f32; 4]]| {
+        a.iter().zip(b).flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs())).fold(0f32, f32::max)
+    };
+    let mut export_max_abs_diff = max_diff(&probs, &reference);
+    let (mut test_personal, mut test_personal_recall_intervals) = (None, None);
+    if let Some((m, p)) = personal {
+        let reference = net.predict(&data.test.x, Some(&data.test.user_loads(true)))?;
+        export_max_abs_diff = export_max_abs_diff.max(max_diff(&p, &reference));
+        test_personal_recall_intervals = Some(recall_intervals(&data.test, &p, cfg.train.seed));
+        test_personal = Some(m);
+    }
     ensure!(
         export_max_abs_diff <= EXPORT_TOLERANCE,
         "the exported model disagrees with the trained network by {export_max_abs_diff} (> {EXPORT_TOLERANCE})"
@@ -272,7 +303,7 @@ pub fn run(
             let q = QuantizeConfig { method, ..qcfg.clone() };
             let mut progress = |e: QuantizeEvent<'_>| reporter.quantize(e);
             let result =
-                quantize_file(&model_path, (&calibration.0, &calibration.1), &int8_path, &q, Some(gate), &mut progress);
+                quantize_file(&model_path, &calibration, &int8_path, &q, Some(gate), &mut progress);
             match result {
                 Ok(o) => break o,
                 Err(e) if e.downcast_ref::<crate::ptq::GateRefused>().is_some() => {
@@ -293,6 +324,8 @@ pub fn run(
         training,
         test,
         test_recall_intervals,
+        test_personal,
+        test_personal_recall_intervals,
         export_max_abs_diff,
         real,
         latency,
@@ -343,6 +376,27 @@ pub fn markdown(r: &RunReport) -> String {
     for row in &r.test.confusion {
         let _ = writeln!(s, "    {row:?}");
     }
+    if let (Some(p), Some(ci)) = (&r.test_personal, &r.test_personal_recall_intervals) {
+        let _ = writeln!(
+            s,
+            "\n## With personal calibration (the same subjects, each having lain fully on the mat for 10 s once)\n\n\
+             accuracy {:.2}% (without {:.2}%)\n\n\
+             | state | recall without | recall with | recall with, 95 % interval | precision with |\n|---|---|---|---|---|",
+            100.0 * p.accuracy,
+            100.0 * r.test.accuracy
+        );
+        for ((without, with), ci) in r.test.per_class.iter().zip(&p.per_class).zip(ci) {
+            let _ = writeln!(
+                s,
+                "| {} | {:.3} | {:.3} | {:.3} – {:.3} | {:.3} |",
+                with.state, without.recall, with.recall, ci.lo, ci.hi, with.precision
+            );
+        }
+        let _ = writeln!(s, "\nConfusion with personal calibration:\n");
+        for row in &p.confusion {
+            let _ = writeln!(s, "    {row:?}");
+        }
+    }
     if let Some(real) = &r.real {
         let _ = writeln!(
             s,
@@ -362,18 +416,19 @@ pub fn markdown(r: &RunReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\n## Training\n\n| epoch | learning rate | train loss | validation loss | validation accuracy | validation balanced accuracy | s |\n|---|---|---|---|---|---|---|"
+        "\n## Training\n\n| epoch | learning rate | train loss | validation loss | validation accuracy | validation balanced accuracy | … with personal calibration | s |\n|---|---|---|---|---|---|---|---|"
     );
     for e in &r.training.curves {
         let _ = writeln!(
             s,
-            "| {} | {:.1e} | {:.4} | {:.4} | {:.3} | {:.3} | {:.1} |",
+            "| {} | {:.1e} | {:.4} | {:.4} | {:.3} | {:.3} | {:.3} | {:.1} |",
             e.epoch,
             e.learning_rate,
             e.train_loss,
             e.validation_loss,
             e.validation_accuracy,
             e.validation_balanced_accuracy,
+            e.validation_balanced_accuracy_calibrated,
             e.seconds
         );
     }

@@ -78,6 +78,8 @@ pub mod metric_keys {
     pub const VALIDATION_ACCURACY: &str = "validation_accuracy";
     /// Per epoch: validation balanced accuracy (mean recall of the states; early stopping).
     pub const VALIDATION_BALANCED_ACCURACY: &str = "validation_balanced_accuracy";
+    /// Per epoch: validation balanced accuracy with every subject's personal calibration.
+    pub const VALIDATION_BALANCED_ACCURACY_CALIBRATED: &str = "validation_balanced_accuracy_calibrated";
     /// Per epoch: learning rate.
     pub const LEARNING_RATE: &str = "learning_rate";
     /// Per epoch: wall time, s.
@@ -411,6 +413,7 @@ pub fn metrics_of(report: &Value, timestamp: i64) -> Vec<Metric> {
             (VALIDATION_LOSS, "validation_loss"),
             (VALIDATION_ACCURACY, "validation_accuracy"),
             (VALIDATION_BALANCED_ACCURACY, "validation_balanced_accuracy"),
+            (VALIDATION_BALANCED_ACCURACY_CALIBRATED, "validation_balanced_accuracy_calibrated"),
             (LEARNING_RATE, "learning_rate"),
             (EPOCH_SECONDS, "seconds"),
         ] {

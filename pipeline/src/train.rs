@@ -5,6 +5,7 @@ use crate::dataset::{NUM_TARGETS, PRESENT_ANY, Windows};
 use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use hapticmat_core::features::{CHANNELS, WINDOW_FRAMES, WINDOW_LEN};
+use hapticmat_core::personal::USER_LOAD_LEN;
 use hapticmat_core::state::NUM_STATES;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -24,6 +25,9 @@ pub const K: usize = 5;
 pub const T2: usize = WINDOW_FRAMES / 2;
 /// Width of the hidden dense layer.
 pub const H: usize = 32;
+/// Inputs of the hidden dense layer: the flattened convolution output, then the `user_load` input
+/// (hapticmat_core::personal: `[share of the user's own load, known]`).
+pub const FC1_IN: usize = C2 * T2 + USER_LOAD_LEN;
 
 /// Training settings.
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +48,9 @@ pub struct TrainConfig {
     pub patience: usize,
     /// Seed for initialisation and shuffling.
     pub seed: u64,
+    /// Probability that a training window sees its subject's personal calibration; the others see
+    /// "uncalibrated", so one model serves users with and without it.
+    pub personal_calibration_rate: f64,
 }
 
 impl Default for TrainConfig {
@@ -56,6 +63,7 @@ impl Default for TrainConfig {
             weight_decay: 1e-4,
             patience: 6,
             seed: 7,
+            personal_calibration_rate: 0.5,
         }
     }
 }
@@ -71,8 +79,12 @@ pub struct EpochMetrics {
     pub validation_loss: f64,
     /// Validation accuracy.
     pub validation_accuracy: f64,
-    /// Validation balanced accuracy: mean recall of the four states (the early-stopping criterion).
+    /// Validation balanced accuracy (mean recall of the four states) of users without personal
+    /// calibration.
     pub validation_balanced_accuracy: f64,
+    /// The same with every subject's personal calibration (equal to the above when the set has
+    /// none). Early stopping uses the mean of the two.
+    pub validation_balanced_accuracy_calibrated: f64,
     /// Learning rate of the epoch.
     pub learning_rate: f64,
     /// Wall time of the epoch, s.
@@ -90,7 +102,7 @@ pub struct NetWeights {
     pub conv2_w: Vec<f32>,
     /// `[C2]`.
     pub conv2_b: Vec<f32>,
-    /// `[H, C2 * T2]`.
+    /// `[H, FC1_IN]`.
     pub fc1_w: Vec<f32>,
     /// `[H]`.
     pub fc1_b: Vec<f32>,
@@ -131,7 +143,7 @@ impl PresenceNet {
             Var::zeros(C1, DType::F32, &Device::Cpu)?,
             param(&[C2, C1, K], C1 * K)?,
             Var::zeros(C2, DType::F32, &Device::Cpu)?,
-            param(&[H, C2 * T2], C2 * T2)?,
+            param(&[H, FC1_IN], FC1_IN)?,
             Var::zeros(H, DType::F32, &Device::Cpu)?,
             param(&[NUM_STATES, H], H)?,
             Var::zeros(NUM_STATES, DType::F32, &Device::Cpu)?,
@@ -150,7 +162,7 @@ impl PresenceNet {
                 t(&w.conv1_b, &[C1])?,
                 t(&w.conv2_w, &[C2, C1, K])?,
                 t(&w.conv2_b, &[C2])?,
-                t(&w.fc1_w, &[H, C2 * T2])?,
+                t(&w.fc1_w, &[H, FC1_IN])?,
                 t(&w.fc1_b, &[H])?,
                 t(&w.fc2_w, &[NUM_STATES, H])?,
                 t(&w.fc2_b, &[NUM_STATES])?,
@@ -158,22 +170,27 @@ impl PresenceNet {
         })
     }
 
-    /// Logits for `x` of shape `[N, CHANNELS, WINDOW_FRAMES]` in pascal.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor, TrainError> {
+    /// Logits for `x` of shape `[N, CHANNELS, WINDOW_FRAMES]` in pascal and `u`, `[N, USER_LOAD_LEN]`.
+    pub fn forward(&self, x: &Tensor, u: &Tensor) -> Result<Tensor, TrainError> {
         let v = &self.vars;
         let x = x.affine(INPUT_SCALE as f64, 0.0)?;
         let x = x.conv1d(v[0].as_tensor(), K / 2, 1, 1, 1)?.broadcast_add(&v[1].reshape((1, C1, 1))?)?.relu()?;
         let x = x.conv1d(v[2].as_tensor(), K / 2, 2, 1, 1)?.broadcast_add(&v[3].reshape((1, C2, 1))?)?.relu()?;
-        let x = x.flatten_from(1)?;
+        let x = Tensor::cat(&[&x.flatten_from(1)?, u], 1)?;
         let x = x.matmul(&v[4].t()?)?.broadcast_add(&v[5])?.relu()?;
         Ok(x.matmul(&v[6].t()?)?.broadcast_add(&v[7])?)
     }
 
-    /// Class probabilities for windows laid end to end.
-    pub fn predict(&self, windows: &[f32]) -> Result<Vec<[f32; NUM_STATES]>, TrainError> {
+    /// Class probabilities for windows laid end to end, with their `user_load` inputs laid end to
+    /// end (`None`: uncalibrated).
+    pub fn predict(&self, windows: &[f32], user_loads: Option<&[f32]>) -> Result<Vec<[f32; NUM_STATES]>, TrainError> {
         let n = windows.len() / WINDOW_LEN;
         let x = Tensor::from_slice(windows, (n, CHANNELS, WINDOW_FRAMES), &Device::Cpu)?;
-        let p = candle_nn::ops::softmax(&self.forward(&x)?, D::Minus1)?.to_vec2::<f32>()?;
+        let u = match user_loads {
+            Some(u) => Tensor::from_slice(u, (n, USER_LOAD_LEN), &Device::Cpu)?,
+            None => Tensor::zeros((n, USER_LOAD_LEN), DType::F32, &Device::Cpu)?,
+        };
+        let p = candle_nn::ops::softmax(&self.forward(&x, &u)?, D::Minus1)?.to_vec2::<f32>()?;
         Ok(p.into_iter().map(|r| std::array::from_fn(|i| r[i])).collect())
     }
 
@@ -243,8 +260,13 @@ pub struct Score {
     pub balanced_accuracy: f64,
 }
 
-/// Scores the network on a set.
-pub fn score(net: &PresenceNet, set: &Windows, weights: &[f32; NUM_TARGETS]) -> Result<Score, TrainError> {
+/// Scores the network on a set, every subject with (`calibrated`) or without personal calibration.
+pub fn score(
+    net: &PresenceNet,
+    set: &Windows,
+    weights: &[f32; NUM_TARGETS],
+    calibrated: bool,
+) -> Result<Score, TrainError> {
     let wt = Tensor::from_slice(weights, NUM_TARGETS, &Device::Cpu)?;
     let (mut loss, mut correct, mut total_w) = (0.0, 0usize, 0.0);
     let (mut hit, mut support) = ([0usize; NUM_STATES], [0usize; NUM_STATES]);
@@ -255,8 +277,10 @@ pub fn score(net: &PresenceNet, set: &Windows, weights: &[f32; NUM_TARGETS]) -> 
             (end - start, CHANNELS, WINDOW_FRAMES),
             &Device::Cpu,
         )?;
+        let u: Vec<f32> = (start..end).flat_map(|i| set.user_load(i, calibrated)).collect();
+        let u = Tensor::from_vec(u, (end - start, USER_LOAD_LEN), &Device::Cpu)?;
         let y = &set.y[start..end];
-        let logits = net.forward(&x)?;
+        let logits = net.forward(&x, &u)?;
         let bw: f64 = y.iter().map(|&c| weights[c as usize] as f64).sum();
         loss += weighted_loss(&logits, &Targets::new(y)?, &wt)?.to_scalar::<f32>()? as f64 * bw;
         total_w += bw;
@@ -322,6 +346,7 @@ pub fn train(
     let mut curves = Vec::new();
     let mut xb = Vec::with_capacity(cfg.batch_size * WINDOW_LEN);
     let mut yb = Vec::with_capacity(cfg.batch_size);
+    let mut ub = Vec::with_capacity(cfg.batch_size * USER_LOAD_LEN);
     for epoch in 1..=cfg.epochs {
         let started = Instant::now();
         let lr = learning_rate(cfg, epoch);
@@ -331,30 +356,36 @@ pub fn train(
         for (step, batch) in order.chunks(cfg.batch_size).enumerate() {
             xb.clear();
             yb.clear();
+            ub.clear();
             for &i in batch {
                 xb.extend_from_slice(train_set.window(i));
                 yb.push(train_set.y[i]);
+                ub.extend(train_set.user_load(i, rng.random_bool(cfg.personal_calibration_rate)));
             }
             let x = Tensor::from_slice(&xb, (batch.len(), CHANNELS, WINDOW_FRAMES), &Device::Cpu)?;
-            let loss = weighted_loss(&net.forward(&x)?, &Targets::new(&yb)?, &wt)?;
+            let u = Tensor::from_slice(&ub, (batch.len(), USER_LOAD_LEN), &Device::Cpu)?;
+            let loss = weighted_loss(&net.forward(&x, &u)?, &Targets::new(&yb)?, &wt)?;
             opt.backward_step(&loss)?;
             loss_sum += loss.to_scalar::<f32>()? as f64;
             progress(TrainProgress::Step { epoch, step: step + 1, steps });
         }
-        let v = score(&net, validation, &cw)?;
+        let v = score(&net, validation, &cw, false)?;
+        let vc = if validation.has_calibrations() { score(&net, validation, &cw, true)? } else { v };
+        let criterion = (v.balanced_accuracy + vc.balanced_accuracy) / 2.0;
         let m = EpochMetrics {
             epoch,
             train_loss: loss_sum / steps as f64,
             validation_loss: v.loss,
             validation_accuracy: v.accuracy,
             validation_balanced_accuracy: v.balanced_accuracy,
+            validation_balanced_accuracy_calibrated: vc.balanced_accuracy,
             learning_rate: lr,
             seconds: started.elapsed().as_secs_f64(),
         };
         progress(TrainProgress::Epoch(&m));
         curves.push(m);
-        if best.as_ref().is_none_or(|(b, _)| v.balanced_accuracy > *b) {
-            best = Some((v.balanced_accuracy, net.weights()?));
+        if best.as_ref().is_none_or(|(b, _)| criterion > *b) {
+            best = Some((criterion, net.weights()?));
             best_epoch = epoch;
             since_best = 0;
         } else {

@@ -67,7 +67,15 @@ fn run_writes_a_model_and_a_report_that_scores_it() {
     assert!(report["test"]["presence_accuracy"].as_f64().unwrap() > 0.9, "{}", report["test"]);
     assert!(!report["training"]["curves"].as_array().unwrap().is_empty());
     assert!(report["real"]["presence_accuracy"].as_f64().unwrap() > 0.9);
+    // The same held-out subjects are scored with their personal calibration too, with intervals.
+    let personal = &report["test_personal"];
+    assert_eq!(personal["windows"], report["test"]["windows"], "{personal}");
+    assert_eq!(personal["per_class"].as_array().unwrap().len(), 4);
+    assert!(personal["presence_accuracy"].as_f64().unwrap() > 0.9, "{personal}");
+    assert_eq!(report["test_personal_recall_intervals"].as_array().unwrap().len(), 4);
+    assert!(std::fs::read_to_string(dir.join("report.md")).unwrap().contains("With personal calibration"));
     let c = &report["comparison"];
+    assert!(c["personal_recall_drop_points"].as_array().is_some_and(|d| d.len() == 4), "{c}");
     assert!(c["agreement"].as_f64().unwrap() > 0.9, "{c}");
     assert!(c["int8"]["bytes"].as_u64().unwrap() < c["fp32"]["bytes"].as_u64().unwrap());
     assert!(c["int8"]["quantized"].as_bool().unwrap() && !c["fp32"]["quantized"].as_bool().unwrap());

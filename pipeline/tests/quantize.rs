@@ -4,6 +4,7 @@
 
 use hapticmat_core::features::{CHANNELS, INPUT_NAME, WINDOW_FRAMES, WINDOW_LEN};
 use hapticmat_core::inference::environment;
+use hapticmat_core::personal::{USER_LOAD_LEN, USER_LOAD_NAME};
 use hapticmat_core::simulator::SimConfig;
 use hapticmat_core::state::NUM_STATES;
 use ort::session::Session;
@@ -15,8 +16,8 @@ use pipeline::onnx::proto::tensor_proto::DataType;
 use pipeline::onnx::proto::{GraphProto, ModelProto, NodeProto, TensorProto};
 use pipeline::onnx::{Attr, GraphBuilder};
 use pipeline::quantize::{
-    ActivationType, CalibrationMethod, CalibrationPass, CalibrationSource, FloatReason, InputBatch, NoProgress,
-    QuantizeConfig, QuantizeError, QuantizeEvent, Quantized, SliceSource, SourceError, fold_batch_norms, quantize,
+    ActivationType, CalibrationMethod, CalibrationPass, CalibrationSource, FloatReason, InputBatch, MultiSliceSource,
+    NoProgress, QuantizeConfig, QuantizeError, QuantizeEvent, Quantized, SliceSource, SourceError, fold_batch_norms, quantize,
 };
 use pipeline::train::{TrainConfig, train};
 use prost::Message;
@@ -116,6 +117,8 @@ fn nodes<'a>(g: &'a GraphProto, op: &'a str) -> impl Iterator<Item = &'a NodePro
 struct Presence {
     model: ModelProto,
     calibration: Windows,
+    /// The calibration windows' `user_load` input: every other one with its subject's calibration.
+    calibration_loads: Vec<f32>,
     test: Windows,
 }
 
@@ -128,14 +131,39 @@ fn presence() -> &'static Presence {
         let tc = TrainConfig { epochs: 4, ..Default::default() };
         let trained = train(&data.train, &data.validation, &tc, |_| {}).unwrap();
         let model = presence_model(&trained.weights, &ExportInfo::default());
-        Presence { model, calibration: data.validation, test: data.test }
+        let calibration = data.validation;
+        let calibration_loads = (0..calibration.len()).flat_map(|i| calibration.user_load(i, i % 2 == 0)).collect();
+        Presence { model, calibration, calibration_loads, test: data.test }
     })
+}
+
+/// The presence model's calibration data: windows and their `user_load` input.
+fn presence_source(p: &Presence, batch: usize) -> MultiSliceSource<'_> {
+    MultiSliceSource::new(batch)
+        .input(Some(INPUT_NAME), &[CHANNELS, WINDOW_FRAMES], &p.calibration.x)
+        .input(Some(USER_LOAD_NAME), &[USER_LOAD_LEN], &p.calibration_loads)
 }
 
 fn quantize_presence(cfg: &QuantizeConfig) -> Quantized {
     let p = presence();
-    let mut source = SliceSource::new(&p.calibration.x, &[CHANNELS, WINDOW_FRAMES], 1024);
+    let mut source = presence_source(p, 1024);
     quantize(&p.model, &mut source, cfg, &mut NoProgress).unwrap()
+}
+
+/// Runs the presence model on the test windows, each subject with its personal calibration on
+/// every other window; returns the probabilities end to end.
+fn run_presence(model: &ModelProto, test: &Windows) -> Vec<f32> {
+    let mut s = session(model);
+    let loads: Vec<f32> = (0..test.len()).flat_map(|i| test.user_load(i, i % 2 == 0)).collect();
+    let mut out = Vec::new();
+    for (chunk, load) in test.x.chunks(512 * WINDOW_LEN).zip(loads.chunks(512 * USER_LOAD_LEN)) {
+        let n = chunk.len() / WINDOW_LEN;
+        let window = TensorRef::from_array_view(([n, CHANNELS, WINDOW_FRAMES], chunk)).unwrap();
+        let load = TensorRef::from_array_view(([n, USER_LOAD_LEN], load)).unwrap();
+        let outputs = s.run(ort::inputs![INPUT_NAME => window, USER_LOAD_NAME => load]).unwrap();
+        out.extend_from_slice(outputs[0].try_extract_tensor::<f32>().unwrap().1);
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,7 +372,10 @@ impl CalibrationSource for Flaky {
         if self.fail && self.served == 2 {
             return Some(Err("disk on fire".into()));
         }
-        Some(Ok(vec![InputBatch::new(vec![2, CHANNELS, WINDOW_FRAMES], &self.data)]))
+        Some(Ok(vec![
+            InputBatch::named(INPUT_NAME, vec![2, CHANNELS, WINDOW_FRAMES], &self.data),
+            InputBatch::named(USER_LOAD_NAME, vec![2, USER_LOAD_LEN], &[0.9, 1.0, 0.0, 0.0]),
+        ]))
     }
 }
 
@@ -355,11 +386,10 @@ mod quantize_presence_cnn {
     #[test]
     fn presence_cnn_int8_agrees_with_float_for_every_calibration_method() {
         let p = presence();
-        let shape = [CHANNELS, WINDOW_FRAMES];
-        let float = run(&p.model, &shape, &p.test.x);
+        let float = run_presence(&p.model, &p.test);
         for method in [CalibrationMethod::MinMax, CalibrationMethod::percentile(), CalibrationMethod::entropy()] {
             let q = quantize_presence(&QuantizeConfig { method, ..Default::default() });
-            let int8 = run(&q.model, &shape, &p.test.x);
+            let int8 = run_presence(&q.model, &p.test);
             let (agree, mad) = agreement(&float, &int8, NUM_STATES);
             eprintln!(
                 "{method}: agreement {:.4} mean |Δp| {mad:.4} over {} windows; quantized in {:.1} ms (calibration {:.1} ms, {} windows)",
@@ -424,8 +454,12 @@ mod quantize_presence_cnn {
         let mul = nodes(g, "Mul").next().unwrap();
         assert_eq!(mul.input, [INPUT_NAME, "input_scale"], "the Mul reads the raw input and the float scale");
         assert_eq!(init(g, "input_scale").data_type, Some(DataType::Float as i32));
-        let first_q = nodes(g, "QuantizeLinear").next().unwrap();
-        assert_eq!(first_q.input[0], "scaled_2d", "first QuantizeLinear after Mul and Unsqueeze");
+        // The user_load input ([share, known], 0..2) needs no scaling: it is quantized as it comes.
+        let mut qs = nodes(g, "QuantizeLinear");
+        let (first_q, load_q) = (qs.next().unwrap(), qs.next().unwrap());
+        let (first_q, load_q) = if first_q.input[0] == USER_LOAD_NAME { (load_q, first_q) } else { (first_q, load_q) };
+        assert_eq!(load_q.input[0], USER_LOAD_NAME);
+        assert_eq!(first_q.input[0], "scaled_2d", "the window's first QuantizeLinear after Mul and Unsqueeze");
         let first_q_at = g.node.iter().position(|n| n == first_q).unwrap();
         let unsqueeze_at = g.node.iter().position(|n| n.op_type.as_deref() == Some("Unsqueeze")).unwrap();
         assert!(unsqueeze_at < first_q_at);
@@ -470,8 +504,7 @@ mod quantize_presence_cnn {
     #[test]
     fn uint8_and_symmetric_activations_and_per_tensor_weights_also_agree() {
         let p = presence();
-        let shape = [CHANNELS, WINDOW_FRAMES];
-        let float = run(&p.model, &shape, &p.test.x);
+        let float = run_presence(&p.model, &p.test);
         let variants = [
             QuantizeConfig { activation_type: ActivationType::Uint8, ..Default::default() },
             QuantizeConfig { symmetric_activations: true, ..Default::default() },
@@ -479,7 +512,7 @@ mod quantize_presence_cnn {
         ];
         for cfg in variants {
             let q = quantize_presence(&cfg);
-            let (agree, mad) = agreement(&float, &run(&q.model, &shape, &p.test.x), NUM_STATES);
+            let (agree, mad) = agreement(&float, &run_presence(&q.model, &p.test), NUM_STATES);
             eprintln!(
                 "{} symmetric={} per_channel={}: agreement {agree:.4}, mean |Δp| {mad:.4}",
                 cfg.activation_type, cfg.symmetric_activations, cfg.per_channel
@@ -491,7 +524,7 @@ mod quantize_presence_cnn {
     #[test]
     fn calibration_reports_both_passes_to_the_progress_callback() {
         let p = presence();
-        let mut source = SliceSource::new(&p.calibration.x, &[CHANNELS, WINDOW_FRAMES], 500);
+        let mut source = presence_source(p, 500);
         let mut events = Vec::new();
         let mut progress = |e: QuantizeEvent<'_>| {
             if let QuantizeEvent::PassStarted { pass, windows } = e {
@@ -667,21 +700,30 @@ mod quantize_bad_input {
     fn calibration_windows_of_the_wrong_shape_are_a_typed_error() {
         let p = presence();
         let wrong = vec![0f32; 10 * 5 * WINDOW_FRAMES];
-        let mut source = SliceSource::new(&wrong, &[5, WINDOW_FRAMES], 4);
+        let loads = vec![0f32; 10 * USER_LOAD_LEN];
+        let mut source = MultiSliceSource::new(4)
+            .input(Some(INPUT_NAME), &[5, WINDOW_FRAMES], &wrong)
+            .input(Some(USER_LOAD_NAME), &[USER_LOAD_LEN], &loads);
         let e = quantize(&p.model, &mut source, &QuantizeConfig::default(), &mut NoProgress).unwrap_err();
         assert!(matches!(e, QuantizeError::BatchShape { batch: 1, .. }), "{e}");
         assert_eq!(e.to_string(), "calibration batch 1: input 'window' has shape [4, 5, 20], expected [batch, 4, 20]");
+        // A two-input model fed only its windows names the input that is missing.
+        let mut windows_only = SliceSource::new(&p.calibration.x, &[CHANNELS, WINDOW_FRAMES], 4).for_input(INPUT_NAME);
+        let e = quantize(&p.model, &mut windows_only, &QuantizeConfig::default(), &mut NoProgress).unwrap_err();
+        assert_eq!(e.to_string(), "calibration batch 1: input 'user_load' [batch, 2] is missing");
     }
 
     #[test]
     fn an_empty_calibration_set_is_a_typed_error() {
         let p = presence();
-        let mut source = SliceSource::new(&[], &[CHANNELS, WINDOW_FRAMES], 64);
+        let mut source = MultiSliceSource::new(64)
+            .input(Some(INPUT_NAME), &[CHANNELS, WINDOW_FRAMES], &[])
+            .input(Some(USER_LOAD_NAME), &[USER_LOAD_LEN], &[]);
         let e = quantize(&p.model, &mut source, &QuantizeConfig::default(), &mut NoProgress).unwrap_err();
         assert!(matches!(e, QuantizeError::EmptyCalibration { .. }), "{e}");
         assert_eq!(
             e.to_string(),
-            "the calibration set is empty: at least one batch of shape 'window' [batch, 4, 20] is needed"
+            "the calibration set is empty: at least one batch of shape 'window' [batch, 4, 20], 'user_load' [batch, 2] is needed"
         );
     }
 

@@ -4,9 +4,10 @@
 //! the form mobile execution providers (XNNPACK) accelerate.
 
 use super::{Attr, GraphBuilder, proto::ModelProto};
-use crate::train::{C1, C2, H, INPUT_SCALE, K, NetWeights, T2};
+use crate::train::{C1, C2, FC1_IN, H, INPUT_SCALE, K, NetWeights};
 use hapticmat_core::features::{CHANNELS, FEATURE_VERSION, INPUT_NAME, OUTPUT_NAME, WINDOW_FRAMES};
 use hapticmat_core::inference::meta;
+use hapticmat_core::personal::{USER_LOAD_LEN, USER_LOAD_NAME};
 use hapticmat_core::state::{NUM_STATES, STATE_NAMES};
 
 /// Extra metadata written into the model besides the feature contract.
@@ -22,6 +23,7 @@ pub fn presence_model(w: &NetWeights, info: &ExportInfo) -> ModelProto {
     let (c, t, c1, c2, h, k, n) =
         (CHANNELS as i64, WINDOW_FRAMES as i64, C1 as i64, C2 as i64, H as i64, K as i64, NUM_STATES as i64);
     g.input_f32(INPUT_NAME, &[None, Some(c), Some(t)]);
+    g.input_f32(USER_LOAD_NAME, &[None, Some(USER_LOAD_LEN as i64)]);
     g.output_f32(OUTPUT_NAME, &[None, Some(n)]);
 
     // Float pre-processing: quantization must start after this (absolute-scale inputs would lose
@@ -53,9 +55,11 @@ pub fn presence_model(w: &NetWeights, info: &ExportInfo) -> ModelProto {
     );
     g.node("Relu", "relu2", &["conv2_out"], &["relu2_out"], vec![]);
     g.node("Flatten", "flatten", &["relu2_out"], &["flat"], vec![("axis", Attr::Int(1))]);
-    let w3 = g.init_f32("fc1.weight", &[h, c2 * T2 as i64], &w.fc1_w);
+    // The personal calibration joins the dense layers: [share of the user's load, known].
+    g.node("Concat", "with_user_load", &["flat", USER_LOAD_NAME], &["fc1_in"], vec![("axis", Attr::Int(1))]);
+    let w3 = g.init_f32("fc1.weight", &[h, FC1_IN as i64], &w.fc1_w);
     let b3 = g.init_f32("fc1.bias", &[h], &w.fc1_b);
-    g.node("Gemm", "fc1", &["flat", &w3, &b3], &["fc1_out"], vec![("transB", Attr::Int(1))]);
+    g.node("Gemm", "fc1", &["fc1_in", &w3, &b3], &["fc1_out"], vec![("transB", Attr::Int(1))]);
     g.node("Relu", "relu3", &["fc1_out"], &["relu3_out"], vec![]);
     let w4 = g.init_f32("fc2.weight", &[n, h], &w.fc2_w);
     let b4 = g.init_f32("fc2.bias", &[n], &w.fc2_b);
@@ -68,6 +72,10 @@ pub fn presence_model(w: &NetWeights, info: &ExportInfo) -> ModelProto {
         (meta::CHANNELS, CHANNELS.to_string()),
         (meta::LABELS, STATE_NAMES.join(",")),
         ("hapticmat.input_units", "pascal relative to the empty-mat baseline".to_string()),
+        (
+            "hapticmat.user_load",
+            "[share of the user's personal-calibration load, 1] or [0, 0] without personal calibration".to_string(),
+        ),
     ];
     let extra: Vec<(&str, String)> = info.extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     metadata.extend(extra);

@@ -186,3 +186,10 @@ fn value_info_f32(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
 pub fn metadata<'a>(model: &'a ModelProto, key: &str) -> Option<&'a str> {
     model.metadata_props.iter().find(|p| p.key.as_deref() == Some(key)).and_then(|p| p.value.as_deref())
 }
+
+/// The graph's input tensors (initializers excluded), in order.
+pub fn graph_inputs(model: &ModelProto) -> Vec<String> {
+    let Some(g) = model.graph.as_ref() else { return Vec::new() };
+    let initializers: std::collections::HashSet<&str> = g.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
+    g.input.iter().filter_map(|v| v.name.clone()).filter(|n| !initializers.contains(n.as_str())).collect()
+}

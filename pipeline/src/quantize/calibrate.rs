@@ -114,6 +114,82 @@ impl CalibrationSource for SliceSource<'_> {
     }
 }
 
+/// Calibration data for a model with several inputs: one slice per named input, the same number of
+/// windows in each, served together in batches.
+#[derive(Debug, Clone)]
+pub struct MultiSliceSource<'a> {
+    inputs: Vec<(Option<String>, Vec<usize>, &'a [f32])>,
+    batch_size: usize,
+    row: usize,
+}
+
+impl<'a> MultiSliceSource<'a> {
+    /// An empty source; add inputs with [`input`](Self::input).
+    pub fn new(batch_size: usize) -> Self {
+        MultiSliceSource { inputs: Vec::new(), batch_size: batch_size.max(1), row: 0 }
+    }
+
+    /// Adds the windows of one input (`name` `None`: the model's only input), each of `window_shape`.
+    pub fn input(mut self, name: Option<&str>, window_shape: &[usize], data: &'a [f32]) -> Self {
+        self.inputs.push((name.map(str::to_string), window_shape.to_vec(), data));
+        self
+    }
+
+    fn rows(&self) -> Result<usize, SourceError> {
+        let mut rows = None;
+        for (name, shape, data) in &self.inputs {
+            let len = shape.iter().product::<usize>().max(1);
+            let label = name.as_deref().unwrap_or("the input");
+            if !data.len().is_multiple_of(len) {
+                return Err(format!("{label}: {} values do not make whole windows of shape {shape:?}", data.len()).into());
+            }
+            match rows {
+                None => rows = Some(data.len() / len),
+                Some(r) if r != data.len() / len => {
+                    return Err(format!("{label} has {} windows, the first input {r}", data.len() / len).into());
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(rows.unwrap_or(0))
+    }
+}
+
+impl CalibrationSource for MultiSliceSource<'_> {
+    fn reset(&mut self) -> Result<(), SourceError> {
+        self.row = 0;
+        self.rows().map(|_| ())
+    }
+
+    fn next_batch(&mut self) -> Option<Result<Vec<InputBatch<'_>>, SourceError>> {
+        let total = match self.rows() {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
+        if self.row >= total {
+            return None;
+        }
+        let rows = (total - self.row).min(self.batch_size);
+        let start = self.row;
+        self.row += rows;
+        let batch = self
+            .inputs
+            .iter()
+            .map(|(name, shape, data)| {
+                let len = shape.iter().product::<usize>().max(1);
+                let mut full = vec![rows];
+                full.extend_from_slice(shape);
+                InputBatch { name: name.as_deref(), shape: full, data: &data[start * len..(start + rows) * len] }
+            })
+            .collect();
+        Some(Ok(batch))
+    }
+
+    fn len_hint(&self) -> Option<usize> {
+        self.rows().ok()
+    }
+}
+
 /// A graph input calibration data must feed.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ModelInput {

@@ -36,7 +36,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Instant;
 
-pub use calibrate::{CalibrationSource, InputBatch, SliceSource, SourceError};
+pub use calibrate::{CalibrationSource, InputBatch, MultiSliceSource, SliceSource, SourceError};
 pub use fold::fold_batch_norms;
 pub use opset::MIN_OPSET;
 

@@ -327,6 +327,19 @@ impl Simulator {
         }
     }
 
+    /// What a personal calibration ("lie fully on the mat for 10 s", crate::personal) of this
+    /// session's person measures on this mat: the summed rise of the four bladders with the whole
+    /// body on the mat, at a place of their own choosing, read to ±2 % (breathing averaged over 10 s).
+    /// Draws from a generator of its own, so the session is the same whether it is called or not.
+    pub fn personal_reference_load_pa(&mut self) -> f64 {
+        let probe = ChaCha8Rng::seed_from_u64(self.subject ^ 0x7e7a_11ca_1b7a_7e5e);
+        let saved = std::mem::replace(&mut self.rng, probe);
+        let pose = self.draw_pose(PresenceState::LyingFull);
+        let error = self.rng.random_range(0.98..1.02);
+        self.rng = saved;
+        (0..BLADDERS).map(|i| self.gain[i] * self.person.weight_n * pose.shares[i]).sum::<f64>() * error
+    }
+
     /// Places the body for a posture: orientation, offset along and across the mat.
     fn draw_pose(&mut self, posture: PresenceState) -> Pose {
         let layout = &self.cfg.layout;
