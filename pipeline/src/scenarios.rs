@@ -42,6 +42,8 @@ pub struct Scenario {
     /// The monitor starts with a saved baseline this far below the real empty mat, Pa, and no
     /// calibration (a phone reopening yesterday's session); 0 = calibrate at the start.
     pub stale_baseline_pa: f64,
+    /// The phone's barometer is fed to the monitor (once a second, ±3 Pa jitter, its own offset).
+    pub barometer: bool,
 }
 
 impl Scenario {
@@ -54,6 +56,7 @@ impl Scenario {
             drift_before_pa_per_h: drift,
             drift_pa_per_h: drift,
             stale_baseline_pa: 0.0,
+            barometer: false,
         }
     }
 }
@@ -87,6 +90,13 @@ pub fn standard() -> Vec<Scenario> {
         stale_baseline_pa: 250.0,
         ..Scenario::evening(100.0)
     });
+    // The cases the trend cannot know, with the phone's barometer measuring the weather instead.
+    let measured: Vec<Scenario> = v
+        .iter()
+        .filter(|s| s.drift_before_pa_per_h != s.drift_pa_per_h || s.empty_before_s < 300.0 && s.stale_baseline_pa == 0.0)
+        .map(|s| Scenario { name: format!("{}, phone barometer", s.name), barometer: true, ..s.clone() })
+        .collect();
+    v.extend(measured);
     v
 }
 
@@ -103,6 +113,8 @@ pub struct Spliced {
     pub left_s: f64,
     /// The real empty mat's level at t = 0 (per bladder), Pa.
     pub empty_level: [f32; 4],
+    /// The weather's offset at each frame, Pa (what a barometer beside the mat sees change).
+    pub weather_pa: Vec<f64>,
 }
 
 /// Loops `rec` from `t0` for `seconds`, at the recording's own pace; `pressure(t, p)` adds the
@@ -156,7 +168,8 @@ pub fn splice(s: &Scenario, empty: &Recording, human: &Recording) -> Spliced {
     let empty_level = std::array::from_fn(|i| {
         (rows.iter().map(|f| f.pressures[i] as f64).sum::<f64>() / rows.len().max(1) as f64) as f32
     });
-    Spliced { frames, occupied, arrived_s: arrive, left_s: leave, empty_level }
+    let weather_pa = frames.iter().map(|f| weather(f.t)).collect();
+    Spliced { frames, occupied, arrived_s: arrive, left_s: leave, empty_level, weather_pa }
 }
 
 /// How one scenario went.
@@ -222,7 +235,14 @@ pub fn run_scenario(
     let mut timeout_at = None;
     let mut timeout_while_occupied = false;
     let mut absent_for_at_end = None;
-    for (frame, &occupied) in spliced.frames.iter().zip(&spliced.occupied) {
+    let mut last_reading = f64::NEG_INFINITY;
+    for ((frame, &occupied), weather) in spliced.frames.iter().zip(&spliced.occupied).zip(&spliced.weather_pa) {
+        if s.barometer && frame.t - last_reading >= 1.0 {
+            // A phone barometer reads ambient air, not the bladders: its own offset, a few Pa of jitter.
+            let jitter = 3.0 * (frame.t * 0.7).sin();
+            monitor.set_ambient_pressure(101_325.0 + weather + jitter);
+            last_reading = frame.t;
+        }
         let u = monitor.process(frame, &mut events)?;
         for e in events.drain(..) {
             if let MonitorEvent::AbsenceTimeout { t, .. } = e {
@@ -319,7 +339,9 @@ pub fn markdown(model: &Path, results: &[ScenarioResult]) -> String {
          training and on the phone: a person is never still (σ ≥ 28 Pa over any 6 s of the real recording), an \
          empty mat is (σ ≈ 0.5 Pa); while the mat is still the baseline is its level, while it is occupied the \
          baseline follows the weather trend measured on the last long still stretch (at most {:.0} Pa/h, \
-         {:.0} Pa in all).\n",
+         {:.0} Pa in all). Where the phone's barometer is fed (the scenarios so named), the baseline follows the \
+         ambient pressure it measures instead, so weather that turns, or arrives before any trend was seen, is \
+         followed too.\n",
         model.display(),
         hapticmat_core::baseline::MAX_TREND_PA_PER_H,
         hapticmat_core::baseline::MAX_EXTRAPOLATION_PA,

@@ -13,6 +13,11 @@
 //!   on the last long still stretch (common to all bladders), bounded, so a night of falling
 //!   weather does not push a sleeping person below the baseline.
 //!
+//! - when the phone's barometer is fed ([`BaselineTracker::set_ambient`]), the weather is *measured*
+//!   instead: while occupied, the baseline is the last still level moved by the ambient change
+//!   since then. Weather that turns under a sleeper, or a front that arrives before any trend was
+//!   seen, is then followed too. Without a barometer (or with a stale reading) the trend serves.
+//!
 //! The same tracker builds the training windows (pipeline) and the phone's windows (monitor), so
 //! the model learns exactly the offsets it meets in service.
 
@@ -43,6 +48,12 @@ pub const TREND_MIN_SPAN_S: f64 = 300.0;
 pub const WARM_DECAY_S: f64 = 1200.0;
 /// An occupied stretch this long (s) has warmed the bladders' air.
 pub const WARM_STAY_S: f64 = 120.0;
+/// An ambient (barometer) reading older than this, in session time (s), is not used.
+pub const AMBIENT_MAX_AGE_S: f64 = 120.0;
+/// Time constant of the smoothing of ambient readings, s (phone barometers jitter by a few Pa).
+pub const AMBIENT_TAU_S: f64 = 10.0;
+/// Plausible ambient pressures, Pa (sea level ≈ 101 kPa; 4000 m ≈ 62 kPa).
+pub const AMBIENT_RANGE_PA: std::ops::RangeInclusive<f64> = 50_000.0..=110_000.0;
 
 /// The empty-mat pressure of each bladder, in pascal.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -208,6 +219,12 @@ pub struct BaselineTracker {
     /// Baseline movement by extrapolation since the last still frame, Pa.
     extrapolated: f64,
     trend: Trend,
+    /// A barometer reading not yet stamped with a frame time.
+    ambient_pending: Option<f64>,
+    /// Smoothed ambient pressure and the session time of its last reading.
+    ambient: Option<(f64, f64)>,
+    /// The baseline at the last still frame and the ambient pressure then, when known.
+    anchor: Option<([f64; BLADDERS], f64)>,
     auto_baseline: bool,
     event: Option<BaselineEvent>,
 }
@@ -230,6 +247,9 @@ impl BaselineTracker {
             busy_since: None,
             extrapolated: 0.0,
             trend: Trend::default(),
+            ambient_pending: None,
+            ambient: None,
+            anchor: None,
             auto_baseline: true,
             event: None,
         }
@@ -257,6 +277,37 @@ impl BaselineTracker {
         self.baseline = Some(to);
         let after = to.map(|v| v as f32);
         TrackerStatus::Tracking { shift: std::array::from_fn(|i| after[i] - before[i]), replaced: false }
+    }
+
+    /// Feeds the phone's barometer, Pa (Android's hPa × 100): it is stamped with the next frame's
+    /// time. Readings outside [`AMBIENT_RANGE_PA`] or non-finite are refused with `false`.
+    pub fn set_ambient(&mut self, pa: f64) -> bool {
+        if !pa.is_finite() || !AMBIENT_RANGE_PA.contains(&pa) {
+            return false;
+        }
+        self.ambient_pending = Some(pa);
+        true
+    }
+
+    /// The smoothed ambient pressure, if a fresh reading is known at session time `t`.
+    fn ambient_at(&self, t: f64) -> Option<f64> {
+        self.ambient.filter(|&(_, at)| t - at <= AMBIENT_MAX_AGE_S).map(|(pa, _)| pa)
+    }
+
+    fn stamp_ambient(&mut self, t: f64) {
+        let Some(pa) = self.ambient_pending.take() else { return };
+        self.ambient = Some(match self.ambient {
+            Some((smooth, at)) if t - at <= AMBIENT_MAX_AGE_S => {
+                let a = (1.0 - (-(t - at).max(0.0) / AMBIENT_TAU_S).exp()).max(0.01);
+                (smooth + a * (pa - smooth), t)
+            }
+            _ => (pa, t),
+        });
+    }
+
+    /// Whether the baseline follows a measured ambient pressure right now (else the trend).
+    pub fn follows_ambient(&self) -> bool {
+        self.last_t.is_some_and(|t| self.ambient_at(t).is_some()) && self.anchor.is_some()
     }
 
     /// The weather trend measured on still stretches, Pa/h, once known.
@@ -288,6 +339,7 @@ impl BaselineTracker {
             self.recent.clear();
         }
         self.last_t = Some(frame.t);
+        self.stamp_ambient(frame.t);
 
         if let Some(status) = self.calibrating(frame) {
             return status;
@@ -320,6 +372,7 @@ impl BaselineTracker {
             }
             let mean = Moments::of(&self.recent).mean64();
             self.extrapolated = 0.0;
+            self.anchor = self.ambient_at(frame.t).map(|a| (mean, a));
             self.trend.sample(frame.t, mean.iter().sum::<f64>() / BLADDERS as f64);
             return self.move_to(mean);
         }
@@ -327,6 +380,12 @@ impl BaselineTracker {
         if was_still || self.busy_since.is_none() {
             self.busy_since = Some(frame.t);
             self.trend.interrupt();
+        }
+        if let (Some((level, a0)), Some(a)) = (self.anchor, self.ambient_at(frame.t)) {
+            // Measured weather: the bladders follow the air around them one to one.
+            let moved = (a - a0).clamp(-MAX_EXTRAPOLATION_PA, MAX_EXTRAPOLATION_PA);
+            self.extrapolated = moved;
+            return self.move_to(level.map(|v| v + moved));
         }
         let step = self.trend.rate.unwrap_or(0.0) * dt;
         let room = MAX_EXTRAPOLATION_PA - self.extrapolated.abs();
@@ -393,6 +452,44 @@ mod tests {
 
     fn error(tr: &BaselineTracker, level: f64) -> f64 {
         (tr.baseline().unwrap().pressures[0] as f64 - level).abs()
+    }
+
+    #[test]
+    fn with_the_phones_barometer_weather_that_turns_under_a_sleeper_is_followed() {
+        // +300 Pa/h for an hour of sleep, then −500 Pa/h for two: the trend alone would keep
+        // climbing; the barometer (offset 1.2 kPa from the mat's sensors, ±3 Pa jitter) measures it.
+        let weather = |t: f64| {
+            let h = (t - 1200.0).max(0.0) / 3600.0;
+            if h < 1.0 { 300.0 * h } else { 300.0 - 500.0 * (h - 1.0) }
+        };
+        let level = |t: f64| 98_000.0 + 100.0 * t / 3600.0 + weather(t);
+        let (mut with, mut without) = (BaselineTracker::new(), BaselineTracker::new());
+        let mut t = 0.0;
+        let mut worst: f64 = 0.0;
+        while t < 1200.0 + 3.0 * 3600.0 {
+            let f = if t < 1200.0 { empty(t, level(t)) } else { person(t, level(t)) };
+            if (t / DT).round() as u64 % 7 == 0 {
+                let jitter = 3.0 * (t * 1.3).sin();
+                assert!(with.set_ambient(96_800.0 + (level(t) - 98_000.0) + jitter));
+            }
+            with.push(&f);
+            without.push(&f);
+            if t > 1200.0 {
+                worst = worst.max(error(&with, level(t)));
+                assert!(with.follows_ambient());
+            }
+            t += DT;
+        }
+        assert!(worst < 15.0, "with the barometer the baseline strayed {worst:.1} Pa");
+        assert!(error(&without, level(t)) > 500.0, "the trend alone cannot know the weather turned");
+        // Nonsense readings are refused; a barometer that stops leaves the trend in charge.
+        assert!(!with.set_ambient(f64::NAN) && !with.set_ambient(5.0));
+        let before = with.baseline().unwrap();
+        let until = t + 2.0 * AMBIENT_MAX_AGE_S;
+        run(&mut with, &mut t, until, |t| person(t, level(t)));
+        assert!(!with.follows_ambient());
+        let moved = (with.baseline().unwrap().pressures[0] - before.pressures[0]).abs();
+        assert!(moved < 100.0, "a stale barometer is not followed: moved {moved} Pa");
     }
 
     #[test]

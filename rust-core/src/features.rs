@@ -81,6 +81,11 @@ impl FeatureExtractor {
         self.tracker.baseline()
     }
 
+    /// Feeds the phone's barometer, Pa (see [`BaselineTracker::set_ambient`]); `false` if refused.
+    pub fn set_ambient(&mut self, pa: f64) -> bool {
+        self.tracker.set_ambient(pa)
+    }
+
     /// The baseline tracker (stillness, weather trend).
     pub fn tracker(&self) -> &BaselineTracker {
         &self.tracker

@@ -190,6 +190,13 @@ impl Monitor {
         self.personal_calibrator.as_ref().map(|c| c.remaining_s(now))
     }
 
+    /// Feeds the phone's barometer (ambient pressure, Pa; Android's hPa × 100) whenever it reads:
+    /// while someone is on the mat the baseline then follows the measured weather instead of a
+    /// trend (crate::baseline). Returns `false` for a reading that cannot be ambient pressure.
+    pub fn set_ambient_pressure(&mut self, pa: f64) -> bool {
+        self.features.set_ambient(pa)
+    }
+
     /// The features stage (baseline access for saving per mat).
     pub fn features(&mut self) -> &mut FeatureExtractor {
         &mut self.features
