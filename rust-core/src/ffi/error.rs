@@ -7,6 +7,7 @@
 use crate::delivery::UpdateError;
 use crate::features::CalibrationError;
 use crate::inference::InferenceError;
+use crate::personal::PersonalCalibrationError;
 use crate::recording::RecordingError;
 use crate::source::SourceError;
 use crate::source::ble::BleError;
@@ -64,6 +65,10 @@ pub enum HapticMatError {
     /// The updater is set up wrongly (store URL, public keys).
     #[error("configuration: {reason}")]
     Configuration { reason: String },
+    /// A personal calibration was refused: a value that is not a person's load, or none can be
+    /// measured now (no session running). The message says what to do.
+    #[error("personal calibration: {reason}")]
+    PersonalCalibration { reason: String },
     /// The operation was cancelled.
     #[error("cancelled")]
     Cancelled,
@@ -198,6 +203,17 @@ impl From<CalibrationError> for HapticMatError {
                 HapticMatError::Storage { reason: format!("baseline file {}: {message}", file_name(Path::new(&path))) }
             }
             other => HapticMatError::invalid(other.to_string()),
+        }
+    }
+}
+
+impl From<PersonalCalibrationError> for HapticMatError {
+    fn from(e: PersonalCalibrationError) -> Self {
+        match e {
+            PersonalCalibrationError::File { path, message } => HapticMatError::Storage {
+                reason: format!("personal calibration file {}: {message}", file_name(Path::new(&path))),
+            },
+            other => HapticMatError::PersonalCalibration { reason: other.to_string() },
         }
     }
 }

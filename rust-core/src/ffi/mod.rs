@@ -24,8 +24,8 @@ pub use error::HapticMatError;
 pub use monitor::{FrameListener, MatMonitor, PresenceListener};
 pub use records::{
     BaselineStatus, ConnectionStatus, InstalledModelInfo, MatDevice, MatFrame, MatSource, ModelDetails, MonitorState,
-    MonitorStats, PresenceState, SessionStatus, UpdateOutcome, UpdateProgress, UpdateReport, UpdateResult,
-    UpdaterSettings,
+    MonitorStats, PersonalCalibrationStatus, PresenceState, SessionStatus, UpdateOutcome, UpdateProgress, UpdateReport,
+    UpdateResult, UpdaterSettings,
 };
 pub use scan::scan_for_mats;
 pub use task::TaskHandle;

@@ -4,13 +4,14 @@
 
 use super::error::{HapticMatError, Result};
 use super::records::{
-    BaselineStatus, ConnectionStatus, MatFrame, MatSource, ModelDetails, MonitorState, MonitorStats, PresenceState,
-    SessionStatus, replay_files,
+    BaselineStatus, ConnectionStatus, MatFrame, MatSource, ModelDetails, MonitorState, MonitorStats,
+    PersonalCalibrationStatus, PresenceState, SessionStatus, replay_files,
 };
 use super::task::{Listeners, LiveObject, TaskHandle, lock};
 use super::updater::ModelUpdater;
 use crate::inference::PresenceModel;
 use crate::monitor::{Monitor, MonitorConfig, MonitorEvent, StateUpdate};
+use crate::personal::{PersonalCalibration, PersonalCalibrationError};
 use crate::source::{CancelToken, FrameSource, Pace, SourceError, SourceEvent, SourceSpec};
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -73,6 +74,9 @@ struct Settings {
     absence_timeout_s: Option<f64>,
     /// A calibration asked for while no session runs: taken at the start of the next one.
     pending_calibration_s: Option<f64>,
+    /// The user's personal calibration: given to every session's monitor, replaced by a successful
+    /// measurement.
+    personal: Option<PersonalCalibration>,
 }
 
 struct Worker {
@@ -103,6 +107,7 @@ impl MatMonitor {
                 settings: Mutex::new(Settings {
                     absence_timeout_s: MonitorConfig::default().absence_timeout_s,
                     pending_calibration_s: None,
+                    personal: None,
                 }),
                 worker: Mutex::new(None),
                 state: Mutex::new(MonitorState::idle()),
@@ -117,12 +122,26 @@ impl MatMonitor {
 
     fn install_model(&self, model: PresenceModel) -> ModelDetails {
         let details = ModelDetails::from(model.info());
+        let personal = lock(&self.inner.settings).personal;
         let mut slot = lock(&self.inner.monitor);
         match slot.as_mut() {
             Some(monitor) => monitor.set_model(model),
-            None => *slot = Some(Monitor::new(model, MonitorConfig::default())),
+            None => {
+                let mut monitor = Monitor::new(model, MonitorConfig::default());
+                monitor.set_personal_calibration(personal);
+                *slot = Some(monitor);
+            }
         }
         details
+    }
+
+    /// Uses `calibration` from now on (this session and the next) and tells the listeners.
+    fn use_personal_calibration(&self, calibration: Option<PersonalCalibration>) {
+        lock(&self.inner.settings).personal = calibration;
+        if let Some(monitor) = lock(&self.inner.monitor).as_mut() {
+            monitor.set_personal_calibration(calibration);
+        }
+        self.inner.publish(|s| s.personal_calibration = PersonalCalibrationStatus::of(calibration));
     }
 }
 
@@ -172,7 +191,7 @@ impl MatMonitor {
         let cancel = CancelToken::new();
         let source = spec.open(pace, cancel.clone())?;
 
-        let calibrating = {
+        let (calibrating, personal) = {
             let mut settings = lock(&self.inner.settings);
             let config = MonitorConfig {
                 absence_timeout_s: settings.absence_timeout_s,
@@ -183,14 +202,17 @@ impl MatMonitor {
             let Some(previous) = slot.take() else { return Err(HapticMatError::ModelNotLoaded) };
             // A fresh monitor per session: the last session's window, baseline and timers do not
             // belong to this one (the weather may have moved the levels since).
-            *slot = Some(Monitor::new(previous.into_model(), config.clone()));
-            config.calibrate_s.is_some()
+            let mut monitor = Monitor::new(previous.into_model(), config.clone());
+            monitor.set_personal_calibration(settings.personal);
+            *slot = Some(monitor);
+            (config.calibrate_s.is_some(), settings.personal)
         };
         *lock(&self.inner.stats) = Stats::default();
         self.inner.publish(|s| {
             *s = MonitorState::idle();
             s.session = SessionStatus::Running;
             s.baseline = if calibrating { BaselineStatus::Calibrating } else { BaselineStatus::Missing };
+            s.personal_calibration = PersonalCalibrationStatus::of(personal);
         });
 
         let (done_tx, done) = mpsc::channel();
@@ -211,6 +233,11 @@ impl MatMonitor {
                     s.present = false;
                     s.confidence = 0.0;
                     s.posture_confidence = None;
+                    if let PersonalCalibrationStatus::Measuring { .. } = s.personal_calibration {
+                        let why = PersonalCalibrationError::Interrupted("the session ended".to_string());
+                        let previous = lock(&shared.settings).personal;
+                        s.personal_calibration = PersonalCalibrationStatus::after(&Err(why), previous);
+                    }
                 });
                 let _ = done_tx.send(());
             })
@@ -258,6 +285,73 @@ impl MatMonitor {
         }
         self.inner.publish(|s| s.baseline = BaselineStatus::Calibrating);
         Ok(())
+    }
+
+    /// Measures the user's own load over the next `seconds` (the app asks for
+    /// [`crate::personal::PERSONAL_CALIBRATION_S`], 10 s) while they lie fully and still on the mat:
+    /// ask them to lie down first. Needs a running session whose empty-mat baseline is known. Progress
+    /// and outcome arrive as `MonitorState.personal_calibration` (`Measuring` once a second, then
+    /// `Calibrated` — in use at once, save it with `save_personal_calibration` — or `Failed` with the
+    /// reason). Fails with `PersonalCalibration` when no session runs. No I/O; any thread.
+    pub fn calibrate_user(&self, seconds: f64) -> Result<()> {
+        if !(seconds.is_finite() && (1.0..=600.0).contains(&seconds)) {
+            return Err(HapticMatError::invalid(format!(
+                "personal calibration seconds {seconds}: expected 1 ≤ s ≤ 600"
+            )));
+        }
+        let started = self.is_running()
+            && lock(&self.inner.monitor).as_mut().map(|monitor| monitor.calibrate_user(seconds)).is_some();
+        if !started {
+            return Err(HapticMatError::PersonalCalibration {
+                reason: "no session is running: start one on the mat, lie down fully, then calibrate".to_string(),
+            });
+        }
+        self.inner
+            .publish(|s| s.personal_calibration = PersonalCalibrationStatus::Measuring { remaining_s: seconds.ceil() });
+        Ok(())
+    }
+
+    /// Sets the user's personal calibration, their load lying fully in Pa as measured before
+    /// (`None`: the user has none on this mat). Applies to the running session at once and to the next
+    /// ones. Fails with `PersonalCalibration` on a value that cannot be a person's load. No I/O; any thread.
+    pub fn set_personal_calibration(&self, reference_load_pa: Option<f32>) -> Result<()> {
+        let calibration = reference_load_pa.map(PersonalCalibration::new).transpose()?;
+        self.use_personal_calibration(calibration);
+        Ok(())
+    }
+
+    /// The user's load lying fully in Pa, if a personal calibration is in use. No I/O; any thread.
+    pub fn personal_calibration(&self) -> Option<f32> {
+        lock(&self.inner.settings).personal.map(|c| c.reference_load_pa)
+    }
+
+    /// Saves the personal calibration in use to `path` (atomically; folders are created), for the app
+    /// to keep one file per mat and user. Fails with `PersonalCalibration` when none is in use and
+    /// `Storage` when the file cannot be written. Blocks: file I/O.
+    pub fn save_personal_calibration(&self, path: String) -> Result<()> {
+        if path.trim().is_empty() {
+            return Err(HapticMatError::invalid("personal calibration path is empty"));
+        }
+        let Some(calibration) = lock(&self.inner.settings).personal else {
+            return Err(HapticMatError::PersonalCalibration {
+                reason: "none to save: calibrate the user (or set a calibration) first".to_string(),
+            });
+        };
+        Ok(calibration.save(std::path::Path::new(&path))?)
+    }
+
+    /// Uses the personal calibration saved at `path` (by `save_personal_calibration`) and returns its
+    /// load in Pa; with no file there, the user has none on this mat: the calibration in use is cleared
+    /// and `None` returned. Fails with `Storage` on a file that cannot be read or holds no valid
+    /// calibration (the one in use stays). Blocks: file I/O.
+    pub fn load_personal_calibration(&self, path: String) -> Result<Option<f32>> {
+        if path.trim().is_empty() {
+            return Err(HapticMatError::invalid("personal calibration path is empty"));
+        }
+        let path = std::path::Path::new(&path);
+        let calibration = if path.exists() { Some(PersonalCalibration::load(path)?) } else { None };
+        self.use_personal_calibration(calibration);
+        Ok(calibration.map(|c| c.reference_load_pa))
     }
 
     /// Sets after how many seconds of absence `onAbsenceTimeout` fires (`None`: never; default 600).
@@ -325,6 +419,20 @@ impl MatMonitor {
     }
 }
 
+#[cfg(test)]
+impl MatMonitor {
+    /// Hands one processed frame to the session's state handling, as the session thread does (tests
+    /// of the state mapping that need no model).
+    pub(crate) fn on_update_for_test(
+        &self,
+        update: &StateUpdate,
+        measuring: Option<f64>,
+        extra: &mut Vec<MonitorEvent>,
+    ) {
+        self.inner.on_update(update, measuring, extra);
+    }
+}
+
 impl Drop for MatMonitor {
     fn drop(&mut self) {
         self.stop();
@@ -366,11 +474,14 @@ impl Shared {
             match event {
                 SourceEvent::Frame(frame) => {
                     let processed = match lock(&self.monitor).as_mut() {
-                        Some(monitor) => monitor.process(&frame, &mut extra).map_err(HapticMatError::from),
+                        Some(monitor) => monitor
+                            .process(&frame, &mut extra)
+                            .map(|update| (update, monitor.personal_calibration_remaining_s(frame.t)))
+                            .map_err(HapticMatError::from),
                         None => Err(HapticMatError::ModelNotLoaded),
                     };
                     match processed {
-                        Ok(update) => self.on_update(&update, &mut extra),
+                        Ok((update, measuring)) => self.on_update(&update, measuring, &mut extra),
                         Err(e) => break SessionStatus::Failed { message: e.to_string() },
                     }
                 }
@@ -392,7 +503,8 @@ impl Shared {
     }
 
     /// One processed frame: counters, frame listeners, the state, then the monitor's extra events.
-    fn on_update(&self, update: &StateUpdate, extra: &mut Vec<MonitorEvent>) {
+    /// `measuring`: seconds left of a personal calibration in progress.
+    fn on_update(&self, update: &StateUpdate, measuring: Option<f64>, extra: &mut Vec<MonitorEvent>) {
         {
             let mut stats = lock(&self.stats);
             stats.frames += 1;
@@ -415,6 +527,18 @@ impl Shared {
             MonitorEvent::Baseline(b) => Some(BaselineStatus::from(b)),
             _ => None,
         });
+        let personal = extra.iter().rev().find_map(|e| match e {
+            MonitorEvent::PersonalCalibration(result) => {
+                let mut settings = lock(&self.settings);
+                let previous = settings.personal;
+                if let Ok(c) = result {
+                    settings.personal = Some(*c);
+                }
+                Some(PersonalCalibrationStatus::after(result, previous))
+            }
+            _ => None,
+        });
+        let personal = personal.or(measuring.map(|r| PersonalCalibrationStatus::Measuring { remaining_s: r.ceil() }));
         self.publish(|s| {
             s.presence = update.state.into();
             s.present = update.present;
@@ -423,6 +547,9 @@ impl Shared {
             s.session_time_s = update.t;
             if let Some(b) = baseline {
                 s.baseline = b;
+            }
+            if let Some(p) = personal {
+                s.personal_calibration = p;
             }
         });
         for event in extra.drain(..) {

@@ -5,6 +5,7 @@ use super::error::HapticMatError;
 use crate::delivery::{InstalledModel, Outcome, ProgressEvent};
 use crate::features::BaselineEvent;
 use crate::inference::ModelInfo;
+use crate::personal::{PersonalCalibration, PersonalCalibrationError};
 use crate::source::SourceStatus;
 use crate::source::ble::DiscoveredMat;
 use std::path::PathBuf;
@@ -126,8 +127,59 @@ impl From<&BaselineEvent> for BaselineStatus {
     }
 }
 
+/// The user's personal calibration ("lie fully on the mat for 10 s", once per mat and user): their own
+/// load on the mat, which a model that reads it ([`ModelDetails::reads_personal_calibration`]) uses to
+/// tell sitting from lying partially.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum PersonalCalibrationStatus {
+    /// None set: the user never calibrated on this mat (or the app has not loaded it).
+    Missing,
+    /// Measuring the user lying fully on the mat; `remaining_s` to go, in whole seconds.
+    Measuring {
+        /// Seconds left, rounded up (10, 9, … 1): the state changes once a second while measuring.
+        remaining_s: f64,
+    },
+    /// In use: the user's load lying fully.
+    Calibrated {
+        /// Sum of the four bladders' rise over the empty mat, Pa; save it per mat and user.
+        reference_load_pa: f32,
+    },
+    /// The last measurement was refused; the previous calibration, if any, stays in use.
+    Failed {
+        /// Why, to show the user (nobody on the mat, they moved, no empty-mat baseline yet, …).
+        reason: String,
+        /// The calibration still in use, if any.
+        reference_load_pa: Option<f32>,
+    },
+}
+
+impl PersonalCalibrationStatus {
+    /// The status of a calibration in use, or of none.
+    pub(crate) fn of(calibration: Option<PersonalCalibration>) -> Self {
+        calibration.map_or(PersonalCalibrationStatus::Missing, |c| PersonalCalibrationStatus::Calibrated {
+            reference_load_pa: c.reference_load_pa,
+        })
+    }
+
+    /// The status after a measurement ended with `result`, `previous` being the calibration in use
+    /// before it (the core keeps it on failure).
+    pub(crate) fn after(
+        result: &Result<PersonalCalibration, PersonalCalibrationError>,
+        previous: Option<PersonalCalibration>,
+    ) -> Self {
+        match result {
+            Ok(c) => PersonalCalibrationStatus::of(Some(*c)),
+            Err(e) => PersonalCalibrationStatus::Failed {
+                reason: e.to_string(),
+                reference_load_pa: previous.map(|c| c.reference_load_pa),
+            },
+        }
+    }
+}
+
 /// The monitor's state: given to a new listener at once, then again on every change of presence,
-/// connection, session or baseline (not on every frame: frames have their own listener).
+/// connection, session, baseline or personal calibration (not on every frame: frames have their own
+/// listener).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct MonitorState {
     /// The smoothed presence state.
@@ -148,6 +200,8 @@ pub struct MonitorState {
     pub session: SessionStatus,
     /// The empty-mat baseline.
     pub baseline: BaselineStatus,
+    /// The user's personal calibration.
+    pub personal_calibration: PersonalCalibrationStatus,
 }
 
 impl MonitorState {
@@ -162,6 +216,7 @@ impl MonitorState {
             connection: ConnectionStatus::Idle,
             session: SessionStatus::Idle,
             baseline: BaselineStatus::Missing,
+            personal_calibration: PersonalCalibrationStatus::Missing,
         }
     }
 
@@ -171,6 +226,7 @@ impl MonitorState {
             || self.connection != other.connection
             || self.session != other.session
             || self.baseline != other.baseline
+            || self.personal_calibration != other.personal_calibration
     }
 }
 
@@ -240,6 +296,12 @@ pub struct ModelDetails {
     pub feature_version: u32,
     /// Frames per input window.
     pub window_frames: u32,
+    /// The model's input tensors in graph order: `window`, and `user_load` for a model that reads the
+    /// personal calibration.
+    pub inputs: Vec<String>,
+    /// Whether the model reads the personal calibration (without one it gets "unknown" and decides by
+    /// the load pattern alone).
+    pub reads_personal_calibration: bool,
 }
 
 impl From<&ModelInfo> for ModelDetails {
@@ -250,6 +312,8 @@ impl From<&ModelInfo> for ModelDetails {
             quantized: i.quantized,
             feature_version: i.feature_version,
             window_frames: i.window_frames.try_into().unwrap_or(u32::MAX),
+            inputs: i.inputs.clone(),
+            reads_personal_calibration: i.takes_user_load(),
         }
     }
 }

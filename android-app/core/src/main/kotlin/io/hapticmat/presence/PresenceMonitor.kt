@@ -8,6 +8,7 @@ import io.hapticmat.core.MatSource
 import io.hapticmat.core.ModelDetails
 import io.hapticmat.core.MonitorState
 import io.hapticmat.core.MonitorStats
+import io.hapticmat.core.PersonalCalibrationStatus
 import io.hapticmat.core.PresenceListener
 import io.hapticmat.core.PresenceState
 import java.io.Closeable
@@ -64,6 +65,64 @@ class PresenceMonitor(
      */
     fun calibrate(duration: Duration = 10.seconds) = mapErrors { native.calibrate(duration.toDouble(DurationUnit.SECONDS)) }
 
+    /**
+     * Measures the user's own load while they lie fully and still on the mat for [duration] ("lie fully
+     * on the mat for 10 s", once per mat and user): ask them to lie down first, then call it. Suspends
+     * until the measurement ends and returns the load in Pa, already in use (keep it with
+     * [savePersonalCalibration]); progress shows in [personalCalibrationStatus] meanwhile.
+     *
+     * Needs a running session whose empty mat is known ([MonitorState.baseline] not missing). Throws
+     * [HapticMatException.PersonalCalibration] when no session runs or the measurement was refused — its
+     * message says why (nobody on the mat, they moved, no empty-mat baseline, the session ended); the
+     * previous calibration, if any, stays in use. Cancelling stops the waiting, not the measurement.
+     */
+    suspend fun calibrateUser(duration: Duration = PERSONAL_CALIBRATION): Float {
+        val statuses = Channel<PersonalCalibrationStatus>(Channel.UNLIMITED)
+        // Subscribed before the measurement starts, so even a replay faster than real time cannot end it unseen.
+        val handle = native.subscribeState(object : PresenceListener {
+            override fun onState(state: MonitorState) {
+                statuses.trySend(state.personalCalibration)
+            }
+
+            override fun onAbsenceTimeout(absentForS: Double) = Unit
+        })
+        try {
+            mapErrors { native.calibrateUser(duration.toDouble(DurationUnit.SECONDS)) }
+            var measuring = false
+            for (status in statuses) {
+                when {
+                    status is PersonalCalibrationStatus.Measuring -> measuring = true
+                    !measuring -> Unit
+                    status is PersonalCalibrationStatus.Calibrated -> return status.referenceLoadPa
+                    status is PersonalCalibrationStatus.Failed -> throw HapticMatException.PersonalCalibration(status.reason)
+                    else -> throw HapticMatException.PersonalCalibration("the measurement ended without a result")
+                }
+            }
+            error("unreachable: the status channel is never closed")
+        } finally {
+            handle.close()
+        }
+    }
+
+    /**
+     * The user's personal calibration in use, their load lying fully in Pa (`null`: none on this mat).
+     * Setting it applies to the running session and the next ones; a value that cannot be a person's load
+     * throws [HapticMatException.PersonalCalibration].
+     */
+    var personalCalibration: Float?
+        get() = native.personalCalibration()
+        set(value) = mapErrors { native.setPersonalCalibration(value) }
+
+    /** Saves the personal calibration in use to [file] (atomically, folders created): one file per mat and user. */
+    suspend fun savePersonalCalibration(file: File) = blocking { native.savePersonalCalibration(file.path) }
+
+    /**
+     * Uses the personal calibration saved in [file] and returns it (Pa); with no such file the user has
+     * none on this mat, so the one in use is cleared and `null` returned. Throws
+     * [HapticMatException.Storage] on an unreadable or invalid file (the one in use stays).
+     */
+    suspend fun loadPersonalCalibration(file: File): Float? = blocking { native.loadPersonalCalibration(file.path) }
+
     /** After how long nobody on the mat [absenceTimeouts] fires; `null`: never (default 10 min). */
     var absenceTimeout: Duration?
         get() = native.absenceTimeout()?.seconds
@@ -99,6 +158,10 @@ class PresenceMonitor(
     /** The presence state now, then each time it changes. */
     val presence: Flow<PresenceState> = states.map { it.presence }.distinctUntilChanged()
 
+    /** The personal calibration's status now, then each change (a measurement counts down once a second). */
+    val personalCalibrationStatus: Flow<PersonalCalibrationStatus> =
+        states.map { it.personalCalibration }.distinctUntilChanged()
+
     /**
      * Fires when nobody has been on the mat for [absenceTimeout] (once per absence), with how long:
      * the app stops its haptic session.
@@ -132,8 +195,12 @@ class PresenceMonitor(
 
     private suspend fun <T> blocking(call: () -> T): T = withContext(dispatcher) { mapErrors(call) }
 
-    private companion object {
+    /** Defaults. */
+    companion object {
+        /** How long the user lies on the mat for their personal calibration. */
+        val PERSONAL_CALIBRATION: Duration = 10.seconds
+
         /** About ten seconds of the mat's frames. */
-        const val FRAME_BUFFER = 64
+        private const val FRAME_BUFFER = 64
     }
 }

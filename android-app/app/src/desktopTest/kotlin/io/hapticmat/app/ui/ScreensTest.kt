@@ -2,8 +2,11 @@ package io.hapticmat.app.ui
 
 import androidx.compose.ui.test.ExperimentalTestApi
 import androidx.compose.ui.test.assertIsDisplayed
+import androidx.compose.ui.test.assertIsEnabled
+import androidx.compose.ui.test.assertIsNotEnabled
 import androidx.compose.ui.test.onNodeWithText
 import androidx.compose.ui.test.performClick
+import androidx.compose.ui.test.performScrollTo
 import androidx.compose.ui.test.runComposeUiTest
 import io.hapticmat.app.domain.DiscoveredMat
 import io.hapticmat.app.notice.NoticeAction
@@ -29,6 +32,34 @@ class ScreensTest {
         onNodeWithText("Sitting").assertIsDisplayed()
         onNodeWithText("93 % sure").assertIsDisplayed()
         onNodeWithText("Connected to HapticMat-0042").assertIsDisplayed()
+    }
+
+    @Test
+    fun `calibrate me is offered on the live screen and calls back`() = runComposeUiTest {
+        var taps = 0
+        setContent {
+            HapticMatTheme(darkTheme = false) {
+                LiveScreen(SampleStates.liveSitting, onNoticeAction = {}, onCalibrateMe = { taps++ })
+            }
+        }
+
+        onNodeWithText("posture 86 % sure").assertIsDisplayed()
+        onNodeWithText("Calibrated for you on this mat").performScrollTo().assertIsDisplayed()
+        onNodeWithText("Calibrate me (lie fully on the mat for 10 s)").performScrollTo().assertIsEnabled().performClick()
+        assertEquals(1, taps)
+    }
+
+    @Test
+    fun `an unclear posture reads on the mat and a running calibration shows its countdown`() = runComposeUiTest {
+        setContent {
+            HapticMatTheme(darkTheme = false) { LiveScreen(SampleStates.liveCalibrating, onNoticeAction = {}) }
+        }
+
+        onNodeWithText("On the mat").assertIsDisplayed()
+        onNodeWithText("posture unclear").assertIsDisplayed()
+        onNodeWithText("posture 55 % sure").assertIsDisplayed()
+        onNodeWithText("Measuring — lie still, 6 s left").performScrollTo().assertIsDisplayed()
+        onNodeWithText("Calibrate me (lie fully on the mat for 10 s)").performScrollTo().assertIsNotEnabled()
     }
 
     @Test

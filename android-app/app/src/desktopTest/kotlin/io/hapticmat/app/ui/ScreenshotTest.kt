@@ -32,6 +32,7 @@ class ScreenshotTest {
 
     private val screens: Map<String, @Composable () -> Unit> = mapOf(
         "live-sitting" to { Shell(TopLevelDestination.Live) { LiveScreen(SampleStates.liveSitting, {}) } },
+        "live-calibrating" to { Shell(TopLevelDestination.Live) { LiveScreen(SampleStates.liveCalibrating, {}) } },
         "live-out-of-range" to { Shell(TopLevelDestination.Live) { LiveScreen(SampleStates.liveOutOfRange, {}) } },
         "live-permission-denied" to {
             Shell(TopLevelDestination.Live) { LiveScreen(SampleStates.livePermissionDenied, {}) }

@@ -7,6 +7,7 @@ import io.hapticmat.app.domain.CalibrationOutcome
 import io.hapticmat.app.domain.ConnectionStatus
 import io.hapticmat.app.domain.DiscoveredMat
 import io.hapticmat.app.domain.ModelInfo
+import io.hapticmat.app.domain.PersonalCalibrationState
 import io.hapticmat.app.domain.PresenceLabel
 import io.hapticmat.app.domain.PresenceReading
 import io.hapticmat.app.domain.PresenceRepository
@@ -21,6 +22,7 @@ import io.hapticmat.core.MatDevice
 import io.hapticmat.core.MatFrame
 import io.hapticmat.core.MatSource
 import io.hapticmat.core.MonitorState
+import io.hapticmat.core.PersonalCalibrationStatus
 import io.hapticmat.core.PresenceState
 import io.hapticmat.core.SessionStatus
 import io.hapticmat.presence.HapticMat
@@ -61,7 +63,9 @@ import io.hapticmat.core.UpdateProgress as CoreProgress
 /**
  * [PresenceRepository] over rust-core's Kotlin facade ([PresenceMonitor], [ModelUpdates], [HapticMat]):
  * the one place the app meets the core's types. Settings (paired mat, absence timeout, last update
- * outcome) live in the app's preferences; the core's native objects live as long as the process.
+ * outcome) live in the app's preferences, the user's personal calibration in one file per mat under the
+ * app's files folder (`personal/<mat id>.json`; one user for now); the core's native objects live as long
+ * as the process.
  *
  * [environment] must come from `HapticMatNative.load`, which has loaded the native libraries.
  */
@@ -72,6 +76,7 @@ class CorePresenceRepository(
     private val store: ModelStore,
 ) : PresenceRepository {
     private val prefs = context.getSharedPreferences(PREFERENCES, Context.MODE_PRIVATE)
+    private val personalDir = File(context.filesDir, PERSONAL_DIR)
     private val monitor = PresenceMonitor()
     private val sessionLock = Mutex()
     private val paired = MutableStateFlow(loadPairedMat())
@@ -117,6 +122,7 @@ class CorePresenceRepository(
                     confidence = state.confidence,
                     timestampMillis = frame?.receivedAtMs ?: System.currentTimeMillis(),
                     inferenceLatency = monitor.stats.inferenceP50Us?.microseconds,
+                    postureConfidence = state.postureConfidence,
                 )
             }
 
@@ -136,12 +142,16 @@ class CorePresenceRepository(
 
     override val lastUpdateOutcome: Flow<UpdateOutcome?> = outcome.asStateFlow()
 
+    override val personalCalibration: Flow<PersonalCalibrationState> =
+        monitor.personalCalibrationStatus.map { it.toDomain() }
+
     override suspend fun startSession() = sessionLock.withLock {
         if (monitor.state.session is SessionStatus.Running) return@withLock
         val mat = paired.value ?: return@withLock
         startFailure.value = null
         try {
             if (monitor.model == null) updates.await()?.let { monitor.useInstalledModel(it) }
+            loadPersonalCalibration(mat)
             monitor.start(MatSource.Bluetooth(mat.id))
         } catch (e: HapticMatException) {
             startFailure.value = e.toStartFailure()
@@ -176,6 +186,24 @@ class CorePresenceRepository(
         }
     }
 
+    override suspend fun calibrateUser(): CalibrationOutcome {
+        val mat = paired.value
+        if (mat == null || monitor.state.session !is SessionStatus.Running) {
+            return CalibrationOutcome.Failed("Connect to the mat first, then lie down fully on it.")
+        }
+        return try {
+            withTimeoutOrNull(PERSONAL_CALIBRATION + CALIBRATION_SLACK) { monitor.calibrateUser(PERSONAL_CALIBRATION) }
+                ?: return CalibrationOutcome.Failed("The calibration did not finish; is the mat still connected?")
+            monitor.savePersonalCalibration(personalFile(mat))
+            CalibrationOutcome.Done(System.currentTimeMillis())
+        } catch (e: HapticMatException.PersonalCalibration) {
+            // The core's reason, without its "personal calibration:" prefix: the screen says what failed.
+            CalibrationOutcome.Failed(e.message.orEmpty().removePrefix("personal calibration: ").replaceFirstChar { it.uppercase() })
+        } catch (e: HapticMatException) {
+            CalibrationOutcome.Failed(e.message ?: "The core refused to calibrate.")
+        }
+    }
+
     override suspend fun setAbsenceTimeout(timeout: Duration) {
         prefs.edit { putLong(KEY_TIMEOUT_MS, timeout.inWholeMilliseconds) }
         this.timeout.value = timeout
@@ -206,6 +234,7 @@ class CorePresenceRepository(
         sessionLock.withLock {
             if (monitor.state.session is SessionStatus.Running) {
                 try {
+                    loadPersonalCalibration(mat)
                     monitor.start(MatSource.Bluetooth(mat.id)) // stops the running session first
                 } catch (e: HapticMatException) {
                     startFailure.value = e.toStartFailure()
@@ -278,6 +307,19 @@ class CorePresenceRepository(
         }
     }
 
+    /** The user's file for [mat]: the id (a Bluetooth address) made safe as a file name. */
+    private fun personalFile(mat: DiscoveredMat) =
+        File(personalDir, mat.id.replace(Regex("[^A-Za-z0-9._-]"), "_") + ".json")
+
+    /** Uses the user's personal calibration on [mat], or none; an unreadable file counts as none. */
+    private suspend fun loadPersonalCalibration(mat: DiscoveredMat) {
+        try {
+            monitor.loadPersonalCalibration(personalFile(mat))
+        } catch (e: HapticMatException) {
+            monitor.personalCalibration = null
+        }
+    }
+
     private fun loadPairedMat(): DiscoveredMat? {
         val id = prefs.getString(KEY_MAT_ID, null) ?: return null
         return DiscoveredMat(id = id, name = prefs.getString(KEY_MAT_NAME, null))
@@ -285,6 +327,7 @@ class CorePresenceRepository(
 
     private companion object {
         const val PREFERENCES = "presence"
+        const val PERSONAL_DIR = "personal"
         const val KEY_MAT_ID = "paired_mat_id"
         const val KEY_MAT_NAME = "paired_mat_name"
         const val KEY_TIMEOUT_MS = "absence_timeout_ms"
@@ -297,6 +340,9 @@ class CorePresenceRepository(
 
         /** How long the empty mat is measured. */
         val CALIBRATION = 10.seconds
+
+        /** How long the user lies on the mat for their personal calibration. */
+        val PERSONAL_CALIBRATION = PersonalCalibrationState.DURATION
 
         /** Waiting for the result beyond the measurement itself (frames arrive every ~150 ms). */
         val CALIBRATION_SLACK = 20.seconds
@@ -351,6 +397,13 @@ private fun CoreProgress.toDomain(): UpdateProgress? = when (this) {
     is CoreProgress.Verifying -> UpdateProgress.Verifying
     // The adapter reports the end itself, with the version and the reason the core's event lacks.
     is CoreProgress.Finished -> null
+}
+
+private fun PersonalCalibrationStatus.toDomain(): PersonalCalibrationState = when (this) {
+    is PersonalCalibrationStatus.Missing -> PersonalCalibrationState.None
+    is PersonalCalibrationStatus.Measuring -> PersonalCalibrationState.Measuring(remainingS.seconds)
+    is PersonalCalibrationStatus.Calibrated -> PersonalCalibrationState.Calibrated(referenceLoadPa)
+    is PersonalCalibrationStatus.Failed -> PersonalCalibrationState.Failed(reason, previousInUse = referenceLoadPa != null)
 }
 
 private fun MatDevice.toDomain() = DiscoveredMat(id = id, name = name, rssi = rssi?.toInt())

@@ -19,5 +19,5 @@ fun LiveRoute(
     viewModel: LiveViewModel = viewModel(factory = LiveViewModel.factory(session)),
 ) {
     val uiState by viewModel.uiState.collectAsStateWithLifecycle()
-    LiveScreen(uiState, onNoticeAction, modifier)
+    LiveScreen(uiState, onNoticeAction, modifier, onCalibrateMe = viewModel::calibrateMe)
 }

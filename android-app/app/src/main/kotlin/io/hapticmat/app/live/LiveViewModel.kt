@@ -18,8 +18,13 @@ class LiveViewModel(
     bluetooth: BluetoothAccess,
     session: StateFlow<SessionStatus>,
 ) : ViewModel() {
+    private val holder = LiveStateHolder(repository, bluetooth, session, viewModelScope)
+
     /** The screen state. */
-    val uiState: StateFlow<LiveUiState> = LiveStateHolder(repository, bluetooth, session, viewModelScope).uiState
+    val uiState: StateFlow<LiveUiState> = holder.uiState
+
+    /** "Calibrate me": measures the user lying fully on the mat and stores it for this mat. */
+    fun calibrateMe() = holder.calibrateMe()
 
     /** Builds it from the application's container. */
     companion object {

@@ -26,6 +26,12 @@ private fun LiveSittingPreview() = PreviewFrame(TopLevelDestination.Live) {
     LiveScreen(SampleStates.liveSitting, onNoticeAction = {})
 }
 
+@Preview(name = "Live · calibrating, posture unclear", showBackground = true, widthDp = 360, heightDp = 760)
+@Composable
+private fun LiveCalibratingPreview() = PreviewFrame(TopLevelDestination.Live) {
+    LiveScreen(SampleStates.liveCalibrating, onNoticeAction = {})
+}
+
 @Preview(name = "Live · out of range", showBackground = true, widthDp = 360, heightDp = 760)
 @Composable
 private fun LiveOutOfRangePreview() = PreviewFrame(TopLevelDestination.Live) {

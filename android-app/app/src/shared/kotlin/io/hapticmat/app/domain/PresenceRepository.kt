@@ -8,8 +8,9 @@ import kotlin.time.Duration
  *
  * The Android app implements it over rust-core's Kotlin facade; tests use a fake. Flows are cold or
  * shared as the implementation likes, but the state flows ([connection], [pairedMat], [absenceTimeout],
- * [modelInfo], [lastUpdateOutcome]) emit their current value at once to a new collector. Suspending
- * functions are main-safe; expected failures are returned or reported through [connection], not thrown.
+ * [modelInfo], [lastUpdateOutcome], [personalCalibration]) emit their current value at once to a new
+ * collector. Suspending functions are main-safe; expected failures are returned or reported through
+ * [connection], not thrown.
  */
 interface PresenceRepository {
     /**
@@ -36,6 +37,12 @@ interface PresenceRepository {
     /** How the last update check ended, or null if none ever ran on this phone. */
     val lastUpdateOutcome: Flow<UpdateOutcome?>
 
+    /**
+     * The user's personal calibration on the paired mat: loaded when a session starts on that mat,
+     * [PersonalCalibrationState.Measuring] while [calibrateUser] runs. A state flow.
+     */
+    val personalCalibration: Flow<PersonalCalibrationState>
+
     /** Connects to the paired mat and starts producing [readings]; does nothing if a session runs. */
     suspend fun startSession()
 
@@ -44,6 +51,13 @@ interface PresenceRepository {
 
     /** Captures the empty-mat baseline of the paired mat (the user has cleared the mat). */
     suspend fun calibrate(): CalibrationOutcome
+
+    /**
+     * Measures the user lying fully on the paired mat for [PersonalCalibrationState.DURATION] (they lie
+     * down first) and, on success, stores it for this mat and uses it at once; progress shows in
+     * [personalCalibration].
+     */
+    suspend fun calibrateUser(): CalibrationOutcome
 
     /** Stores the absence timeout; [absenceTimeout] emits it. */
     suspend fun setAbsenceTimeout(timeout: Duration)

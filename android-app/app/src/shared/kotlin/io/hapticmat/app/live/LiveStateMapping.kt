@@ -3,6 +3,7 @@ package io.hapticmat.app.live
 import io.hapticmat.app.bluetooth.BluetoothAvailability
 import io.hapticmat.app.domain.ConnectionStatus
 import io.hapticmat.app.domain.DiscoveredMat
+import io.hapticmat.app.domain.PersonalCalibrationState
 import io.hapticmat.app.domain.PresenceReading
 import io.hapticmat.app.format.Formats
 import io.hapticmat.app.notice.Notice
@@ -10,7 +11,9 @@ import io.hapticmat.app.notice.NoticeAction
 import io.hapticmat.app.notice.Tone
 import io.hapticmat.app.session.SessionStatus
 import java.time.ZoneId
+import kotlin.math.ceil
 import kotlin.time.Duration
+import kotlin.time.DurationUnit
 
 /** The inputs that decide whether a live view is possible at all. */
 internal data class LiveConditions(
@@ -20,6 +23,24 @@ internal data class LiveConditions(
     val absenceTimeout: Duration,
 )
 
+/** A "Calibrate me" asked for on this screen: running, or how it ended. */
+internal sealed interface PersonalRun {
+    /** None asked for since the screen opened. */
+    data object Idle : PersonalRun
+
+    /** Asked for; the repository's state says how far it is. */
+    data object Running : PersonalRun
+
+    /** Stored for this mat at [atMillis]. */
+    data class Done(val atMillis: Long) : PersonalRun
+
+    /** Refused: [detail] says why. */
+    data class Failed(val detail: String) : PersonalRun
+}
+
+/** The user's calibration as the repository reports it, and the run asked for on this screen. */
+internal data class PersonalInputs(val state: PersonalCalibrationState, val run: PersonalRun)
+
 /** Maps what the repository and platform report to the Live screen's state; pure, so tests pin it. */
 internal fun liveUiState(
     conditions: LiveConditions,
@@ -27,6 +48,7 @@ internal fun liveUiState(
     reading: PresenceReading?,
     history: PressureHistory,
     zone: ZoneId,
+    personal: PersonalInputs = PersonalInputs(PersonalCalibrationState.None, PersonalRun.Idle),
 ): LiveUiState {
     val session = conditions.session
     if (session is SessionStatus.EndedAfterAbsence) {
@@ -55,7 +77,48 @@ internal fun liveUiState(
         connection = connectionDisplay(connection),
         history = history,
         absenceRule = "Stops after ${Formats.timeout(conditions.absenceTimeout)} with nobody on the mat",
+        personal = personalCalibrationDisplay(personal, connected, zone),
     )
+}
+
+/**
+ * The "Calibrate me" card: a countdown while measuring, then the outcome; enabled while the mat is
+ * connected and no measurement runs.
+ */
+internal fun personalCalibrationDisplay(
+    personal: PersonalInputs,
+    connected: Boolean,
+    zone: ZoneId,
+): PersonalCalibrationDisplay {
+    val (state, run) = personal
+    if (state is PersonalCalibrationState.Measuring) {
+        val left = ceil(state.remaining.toDouble(DurationUnit.SECONDS)).toInt().coerceAtLeast(0)
+        return PersonalCalibrationDisplay("Measuring — lie still, $left s left", state.progress, null, canCalibrate = false)
+    }
+    if (run == PersonalRun.Running) {
+        return PersonalCalibrationDisplay("Starting the measurement…", 0f, null, canCalibrate = false)
+    }
+    val failure = when {
+        run is PersonalRun.Failed -> run.detail
+        state is PersonalCalibrationState.Failed && run !is PersonalRun.Done -> state.detail
+        else -> null
+    }
+    val kept = state is PersonalCalibrationState.Calibrated ||
+        (state is PersonalCalibrationState.Failed && state.previousInUse)
+    val status = when {
+        run is PersonalRun.Done -> "Calibrated for you on this mat at ${Formats.clockTime(run.atMillis, zone)}"
+        state is PersonalCalibrationState.Calibrated -> "Calibrated for you on this mat"
+        kept -> "Your earlier calibration on this mat stays in use"
+        else -> PersonalCalibrationDisplay.NOT_CALIBRATED
+    }
+    val notice = failure?.let {
+        Notice(
+            title = "Calibration failed",
+            detail = it + if (kept) " Your earlier calibration stays in use." else "",
+            tone = Tone.Problem,
+        )
+    }
+    return PersonalCalibrationDisplay(status, progress = null, notice = notice, canCalibrate = connected)
 }
 
 /** The notice that blocks Bluetooth use, or null when Bluetooth is [BluetoothAvailability.Ready]. */
@@ -92,14 +155,26 @@ internal fun presenceDisplay(reading: PresenceReading?, stale: Boolean, zone: Zo
         return PresenceDisplay("Waiting for the mat…", null, null, isPresent = null, isStale = stale)
     }
     val label = reading.label
+    val present = label?.isPresent == true
+    // A posture is named only when the core is sure enough of it; otherwise only presence is.
+    val unclear = present && !reading.postureIdentifiable
     return PresenceDisplay(
-        headline = label?.displayName ?: "Reading the mat…",
+        headline = if (unclear) ON_THE_MAT else label?.displayName ?: "Reading the mat…",
         confidence = label?.let { "${Formats.percent(reading.confidence)} sure" },
         updatedAt = Formats.clockTime(reading.timestampMillis, zone),
         isPresent = label?.isPresent,
         isStale = stale,
+        postureNote = if (unclear) POSTURE_UNCLEAR else null,
+        postureConfidence = reading.postureConfidence?.takeIf { present }?.let { "posture ${Formats.percent(it)} sure" },
     )
 }
+
+/** The headline when someone is on the mat in a posture too unsure to name. */
+const val ON_THE_MAT = "On the mat"
+
+/** The note under it. */
+const val POSTURE_UNCLEAR = "posture unclear"
+
 
 internal fun connectionDisplay(status: ConnectionStatus): ConnectionDisplay = when (status) {
     ConnectionStatus.Idle -> ConnectionDisplay("Not connected", Tone.Neutral)

@@ -1,7 +1,9 @@
 package io.hapticmat.app.live
 
 import io.hapticmat.app.bluetooth.BluetoothAvailability
+import io.hapticmat.app.domain.CalibrationOutcome
 import io.hapticmat.app.domain.ConnectionStatus
+import io.hapticmat.app.domain.PersonalCalibrationState
 import io.hapticmat.app.domain.PresenceLabel
 import io.hapticmat.app.notice.NoticeAction
 import io.hapticmat.app.notice.Tone
@@ -15,6 +17,7 @@ import io.hapticmat.app.testing.TestZone
 import io.hapticmat.app.testing.frame
 import io.hapticmat.app.testing.holderScope
 import io.hapticmat.app.testing.reading
+import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.test.TestScope
@@ -27,6 +30,7 @@ import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import kotlin.time.Duration.Companion.minutes
+import kotlin.time.Duration.Companion.seconds
 
 class LiveStateHolderTest {
     private val repository = TestPresenceRepository()
@@ -161,5 +165,108 @@ class LiveStateHolderTest {
         val ended = assertInstanceOf(LiveUiState.Ended::class.java, holder.uiState.value)
         assertEquals("Session ended", ended.notice.title)
         assertTrue("10 min" in ended.notice.detail)
+    }
+
+    @Test
+    fun `an unclear posture shows only that someone is on the mat, with how sure the posture is`() = runTest {
+        repository.sendPairedMat(TestMat)
+        repository.sendConnection(ConnectionStatus.Connected("HapticMat-0042"))
+        val holder = collectedHolder()
+        repository.sendReading(reading(PresenceLabel.Sitting, confidence = 0.93f, postureConfidence = 0.55f))
+        val presence = holder.live().presence
+
+        assertEquals("On the mat", presence.headline)
+        assertEquals("posture unclear", presence.postureNote)
+        assertEquals("93 % sure", presence.confidence, "presence itself is sure")
+        assertEquals("posture 55 % sure", presence.postureConfidence)
+        assertEquals(true, presence.isPresent)
+    }
+
+    @Test
+    fun `a posture at the core's threshold or above is named with its confidence`() = runTest {
+        repository.sendPairedMat(TestMat)
+        val holder = collectedHolder()
+        repository.sendReading(reading(PresenceLabel.LyingFull, postureConfidence = 0.7f))
+
+        assertEquals("Lying", holder.live().presence.headline)
+        assertNull(holder.live().presence.postureNote)
+        assertEquals("posture 70 % sure", holder.live().presence.postureConfidence)
+
+        // Without a posture confidence the posture is not known to be identifiable.
+        repository.sendReading(reading(PresenceLabel.LyingFull, postureConfidence = null))
+        assertEquals("On the mat", holder.live().presence.headline)
+        assertNull(holder.live().presence.postureConfidence)
+    }
+
+    @Test
+    fun `nobody on the mat shows no posture line`() = runTest {
+        repository.sendPairedMat(TestMat)
+        val holder = collectedHolder()
+        repository.sendReading(reading(PresenceLabel.Absent, postureConfidence = 0.2f))
+
+        assertEquals("Nobody", holder.live().presence.headline)
+        assertNull(holder.live().presence.postureNote)
+        assertNull(holder.live().presence.postureConfidence)
+    }
+
+    @Test
+    fun `calibrate me counts down while measuring and says when it is stored`() = runTest {
+        repository.sendPairedMat(TestMat)
+        repository.sendConnection(ConnectionStatus.Connected("HapticMat-0042"))
+        val finish = CompletableDeferred<CalibrationOutcome>()
+        repository.userCalibration = { finish.await() }
+        val holder = collectedHolder()
+        assertEquals("Not calibrated for you on this mat yet", holder.live().personal.status)
+        assertTrue(holder.live().personal.canCalibrate, "enabled while the mat is connected")
+
+        holder.calibrateMe()
+        assertEquals("Starting the measurement…", holder.live().personal.status)
+        assertFalse(holder.live().personal.canCalibrate)
+        holder.calibrateMe()
+        assertEquals(1, repository.userCalibrations, "one measurement at a time")
+
+        repository.sendPersonalCalibration(PersonalCalibrationState.Measuring(7.seconds))
+        val measuring = holder.live().personal
+        assertEquals("Measuring — lie still, 7 s left", measuring.status)
+        assertEquals(0.3f, measuring.progress!!, 1e-4f)
+        assertFalse(measuring.canCalibrate)
+
+        repository.sendPersonalCalibration(PersonalCalibrationState.Calibrated(4700f))
+        finish.complete(CalibrationOutcome.Done(T0))
+        val done = holder.live().personal
+        assertEquals("Calibrated for you on this mat at 14:03:12", done.status)
+        assertNull(done.progress)
+        assertNull(done.notice)
+        assertTrue(done.canCalibrate, "can be measured again")
+    }
+
+    @Test
+    fun `a refused calibration says why and that the earlier one stays in use`() = runTest {
+        repository.sendPairedMat(TestMat)
+        repository.sendConnection(ConnectionStatus.Connected("HapticMat-0042"))
+        repository.sendPersonalCalibration(PersonalCalibrationState.Calibrated(4700f))
+        val reason = "Nobody is lying on the mat: the load was 12 Pa, a person adds at least 1000 Pa"
+        repository.userCalibration = {
+            repository.sendPersonalCalibration(PersonalCalibrationState.Failed(reason, previousInUse = true))
+            CalibrationOutcome.Failed(reason)
+        }
+        val holder = collectedHolder()
+        assertEquals("Calibrated for you on this mat", holder.live().personal.status, "loaded for this mat")
+
+        holder.calibrateMe()
+        val failed = holder.live().personal
+        assertEquals("Calibration failed", failed.notice?.title)
+        assertEquals(Tone.Problem, failed.notice?.tone)
+        assertTrue(failed.notice!!.detail.startsWith(reason), failed.notice!!.detail)
+        assertTrue("stays in use" in failed.notice!!.detail, failed.notice!!.detail)
+        assertEquals("Your earlier calibration on this mat stays in use", failed.status)
+        assertTrue(failed.canCalibrate)
+    }
+
+    @Test
+    fun `calibrate me is disabled while the mat is not connected`() = runTest {
+        repository.sendPairedMat(TestMat)
+        repository.sendConnection(ConnectionStatus.OutOfRange(attempt = 1))
+        assertFalse(collectedHolder().live().personal.canCalibrate)
     }
 }

@@ -31,9 +31,14 @@ val TestModel = ModelInfo(
     lastCheckAtMillis = T0 - 3_600_000,
 )
 
-/** A decided reading. */
-fun reading(label: PresenceLabel?, confidence: Float = 0.93f, at: Long = T0, latency: Duration? = null) =
-    PresenceReading(label, confidence, at, latency)
+/** A decided reading; with someone on the mat the posture is sure ([postureConfidence] 0.9) unless said. */
+fun reading(
+    label: PresenceLabel?,
+    confidence: Float = 0.93f,
+    at: Long = T0,
+    latency: Duration? = null,
+    postureConfidence: Float? = if (label?.isPresent == true) 0.9f else null,
+) = PresenceReading(label, confidence, at, latency, postureConfidence)
 
 /** A frame of an empty mat (≈98.2 kPa per bladder, docs/design.md §2) plus [extra] pascal on every bladder. */
 fun frame(at: Long, extra: Float = 0f) =

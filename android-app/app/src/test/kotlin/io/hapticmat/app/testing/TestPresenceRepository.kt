@@ -4,6 +4,7 @@ import io.hapticmat.app.domain.CalibrationOutcome
 import io.hapticmat.app.domain.ConnectionStatus
 import io.hapticmat.app.domain.DiscoveredMat
 import io.hapticmat.app.domain.ModelInfo
+import io.hapticmat.app.domain.PersonalCalibrationState
 import io.hapticmat.app.domain.PresenceReading
 import io.hapticmat.app.domain.PresenceRepository
 import io.hapticmat.app.domain.PressureFrame
@@ -30,6 +31,7 @@ class TestPresenceRepository : PresenceRepository {
     private val absenceTimeoutFlow = stateLike<Duration>()
     private val modelInfoFlow = stateLike<ModelInfo?>()
     private val lastUpdateOutcomeFlow = stateLike<UpdateOutcome?>()
+    private val personalCalibrationFlow = stateLike<PersonalCalibrationState>()
 
     /** What the next scans report; a test emits lists of mats into it. */
     val scanResults = MutableSharedFlow<List<DiscoveredMat>>()
@@ -42,6 +44,16 @@ class TestPresenceRepository : PresenceRepository {
 
     /** What [calibrate] returns. */
     var calibrationOutcome: CalibrationOutcome = CalibrationOutcome.Done(atMillis = 0)
+
+    /**
+     * What [calibrateUser] does: by default it reports a measurement and returns its [CalibrationOutcome];
+     * a test may replace it (to suspend until it says, say).
+     */
+    var userCalibration: suspend () -> CalibrationOutcome = { CalibrationOutcome.Done(atMillis = 0) }
+
+    /** How often [calibrateUser] was called. */
+    var userCalibrations = 0
+        private set
 
     /** Every start/stop call, in order: "start" or "stop". */
     val sessionCalls = mutableListOf<String>()
@@ -67,6 +79,7 @@ class TestPresenceRepository : PresenceRepository {
         absenceTimeoutFlow.tryEmit(10.minutes)
         modelInfoFlow.tryEmit(null)
         lastUpdateOutcomeFlow.tryEmit(null)
+        personalCalibrationFlow.tryEmit(PersonalCalibrationState.None)
     }
 
     override val readings: Flow<PresenceReading> = readingsFlow
@@ -76,6 +89,7 @@ class TestPresenceRepository : PresenceRepository {
     override val absenceTimeout: Flow<Duration> = absenceTimeoutFlow
     override val modelInfo: Flow<ModelInfo?> = modelInfoFlow
     override val lastUpdateOutcome: Flow<UpdateOutcome?> = lastUpdateOutcomeFlow
+    override val personalCalibration: Flow<PersonalCalibrationState> = personalCalibrationFlow
 
     /** Reports a presence reading to current collectors. */
     suspend fun sendReading(reading: PresenceReading) = readingsFlow.emit(reading)
@@ -91,6 +105,9 @@ class TestPresenceRepository : PresenceRepository {
 
     /** Sets the installed model. */
     fun sendModelInfo(info: ModelInfo?) = modelInfoFlow.tryEmit(info)
+
+    /** Sets the state of the user's personal calibration. */
+    fun sendPersonalCalibration(state: PersonalCalibrationState) = personalCalibrationFlow.tryEmit(state)
 
     /** Sets the persisted outcome of the last update. */
     fun sendLastUpdateOutcome(outcome: UpdateOutcome?) = lastUpdateOutcomeFlow.tryEmit(outcome)
@@ -108,6 +125,11 @@ class TestPresenceRepository : PresenceRepository {
     override suspend fun calibrate(): CalibrationOutcome {
         calibrations++
         return calibrationOutcome
+    }
+
+    override suspend fun calibrateUser(): CalibrationOutcome {
+        userCalibrations++
+        return userCalibration()
     }
 
     override suspend fun setAbsenceTimeout(timeout: Duration) {

@@ -14,7 +14,9 @@ import androidx.compose.foundation.layout.width
 import androidx.compose.foundation.rememberScrollState
 import androidx.compose.foundation.shape.CircleShape
 import androidx.compose.foundation.verticalScroll
+import androidx.compose.material3.Button
 import androidx.compose.material3.CircularProgressIndicator
+import androidx.compose.material3.LinearProgressIndicator
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
@@ -29,14 +31,24 @@ import androidx.compose.ui.unit.dp
 import androidx.compose.ui.unit.sp
 import io.hapticmat.app.live.ConnectionDisplay
 import io.hapticmat.app.live.LiveUiState
+import io.hapticmat.app.live.PersonalCalibrationDisplay
 import io.hapticmat.app.live.PresenceDisplay
 import io.hapticmat.app.notice.NoticeAction
 import io.hapticmat.app.ui.component.NoticeCard
+import io.hapticmat.app.ui.component.Section
 import io.hapticmat.app.ui.theme.color
 
-/** The Live screen: who is on the mat, in large type, the link to the mat, and the live pressure chart. */
+/**
+ * The Live screen: who is on the mat, in large type, the link to the mat, the live pressure chart, and
+ * "Calibrate me" ([onCalibrateMe]).
+ */
 @Composable
-fun LiveScreen(uiState: LiveUiState, onNoticeAction: (NoticeAction) -> Unit, modifier: Modifier = Modifier) {
+fun LiveScreen(
+    uiState: LiveUiState,
+    onNoticeAction: (NoticeAction) -> Unit,
+    modifier: Modifier = Modifier,
+    onCalibrateMe: () -> Unit = {},
+) {
     when (uiState) {
         LiveUiState.Loading -> Box(modifier.fillMaxSize(), contentAlignment = Alignment.Center) {
             CircularProgressIndicator()
@@ -49,6 +61,9 @@ fun LiveScreen(uiState: LiveUiState, onNoticeAction: (NoticeAction) -> Unit, mod
         ) {
             ConnectionLine(uiState.connection)
             PresencePanel(uiState.presence)
+            // A measurement in progress or its failure goes where the person sees it without scrolling.
+            val personalFirst = uiState.personal.progress != null || uiState.personal.notice != null
+            if (personalFirst) PersonalCalibrationSection(uiState.personal, onCalibrateMe, onNoticeAction)
             Text("Bladder pressure", style = MaterialTheme.typography.titleMedium)
             PressureChart(uiState.history)
             Text(
@@ -56,7 +71,27 @@ fun LiveScreen(uiState: LiveUiState, onNoticeAction: (NoticeAction) -> Unit, mod
                 style = MaterialTheme.typography.bodySmall,
                 color = MaterialTheme.colorScheme.onSurfaceVariant,
             )
+            if (!personalFirst) PersonalCalibrationSection(uiState.personal, onCalibrateMe, onNoticeAction)
         }
+    }
+}
+
+@Composable
+private fun PersonalCalibrationSection(
+    personal: PersonalCalibrationDisplay,
+    onCalibrateMe: () -> Unit,
+    onNoticeAction: (NoticeAction) -> Unit,
+) {
+    Section("Personal calibration") {
+        Text(personal.status, style = MaterialTheme.typography.bodyLarge)
+        personal.progress?.let { LinearProgressIndicator(progress = { it }, modifier = Modifier.fillMaxWidth()) }
+        personal.notice?.let { NoticeCard(it, onNoticeAction) }
+        Text(
+            PersonalCalibrationDisplay.HINT,
+            style = MaterialTheme.typography.bodySmall,
+            color = MaterialTheme.colorScheme.onSurfaceVariant,
+        )
+        Button(onClick = onCalibrateMe, enabled = personal.canCalibrate) { Text(PersonalCalibrationDisplay.ACTION) }
     }
 }
 
@@ -92,8 +127,14 @@ private fun PresencePanel(presence: PresenceDisplay, modifier: Modifier = Modifi
             fontWeight = FontWeight.SemiBold,
             color = onSurface.copy(alpha = emphasis),
         )
+        presence.postureNote?.let {
+            Text(it, style = MaterialTheme.typography.titleLarge, color = onSurface.copy(alpha = emphasis))
+        }
         presence.confidence?.let {
             Text(it, style = MaterialTheme.typography.headlineSmall, color = onSurface.copy(alpha = emphasis))
+        }
+        presence.postureConfidence?.let {
+            Text(it, style = MaterialTheme.typography.bodyLarge, color = onSurface.copy(alpha = emphasis))
         }
         presence.updatedAt?.let {
             val note = if (presence.isStale) "Last seen at $it" else "Updated $it"

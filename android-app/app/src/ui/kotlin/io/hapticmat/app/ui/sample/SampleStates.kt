@@ -5,6 +5,7 @@ import io.hapticmat.app.domain.DiscoveredMat
 import io.hapticmat.app.domain.PressureFrame
 import io.hapticmat.app.live.ConnectionDisplay
 import io.hapticmat.app.live.LiveUiState
+import io.hapticmat.app.live.PersonalCalibrationDisplay
 import io.hapticmat.app.live.PresenceDisplay
 import io.hapticmat.app.live.PressureHistory
 import io.hapticmat.app.live.bluetoothNotice
@@ -44,12 +45,44 @@ object SampleStates {
         }
     }
 
-    /** Someone sitting, connected. */
+    /** Someone sitting, connected, calibrated on this mat. */
     val liveSitting = LiveUiState.Live(
-        presence = PresenceDisplay("Sitting", "93 % sure", "14:03:12", isPresent = true, isStale = false),
+        presence = PresenceDisplay(
+            "Sitting",
+            "93 % sure",
+            "14:03:12",
+            isPresent = true,
+            isStale = false,
+            postureConfidence = "posture 86 % sure",
+        ),
         connection = ConnectionDisplay("Connected to HapticMat-0042", Tone.Good),
         history = seatedHistory,
         absenceRule = "Stops after 10 min with nobody on the mat",
+        personal = PersonalCalibrationDisplay(
+            "Calibrated for you on this mat",
+            progress = null,
+            notice = null,
+            canCalibrate = true,
+        ),
+    )
+
+    /** Someone on the mat in a posture too unsure to name, being calibrated (6 s of 10 left). */
+    val liveCalibrating = liveSitting.copy(
+        presence = PresenceDisplay(
+            "On the mat",
+            "91 % sure",
+            "14:03:12",
+            isPresent = true,
+            isStale = false,
+            postureNote = "posture unclear",
+            postureConfidence = "posture 55 % sure",
+        ),
+        personal = PersonalCalibrationDisplay(
+            "Measuring — lie still, 6 s left",
+            progress = 0.4f,
+            notice = null,
+            canCalibrate = false,
+        ),
     )
 
     /** The mat went out of range; the last state is shown faded. */
