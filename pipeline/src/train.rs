@@ -25,9 +25,11 @@ pub const K: usize = 5;
 pub const T2: usize = WINDOW_FRAMES / 2;
 /// Width of the hidden dense layer.
 pub const H: usize = 32;
-/// Inputs of the hidden dense layer: the flattened convolution output, then the `user_load` input
-/// (hapticmat_core::personal: `[share of the user's own load, known]`).
-pub const FC1_IN: usize = C2 * T2 + USER_LOAD_LEN;
+/// Window inputs of the hidden dense layer: the flattened convolution output. The `user_load` input
+/// (hapticmat_core::personal: `[share of the user's own load, known]`) enters the same layer through
+/// weights of its own (`fc1_user_w`): kept apart, each is quantized at its own scale (in one matrix,
+/// the share's large weights set every row's int8 step and the window's small ones round away).
+pub const FC1_IN: usize = C2 * T2;
 
 /// Training settings.
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +108,8 @@ pub struct NetWeights {
     pub fc1_w: Vec<f32>,
     /// `[H]`.
     pub fc1_b: Vec<f32>,
+    /// `[H, USER_LOAD_LEN]`: the personal-calibration input's weights into the hidden layer.
+    pub fc1_user_w: Vec<f32>,
     /// `[NUM_STATES, H]`.
     pub fc2_w: Vec<f32>,
     /// `[NUM_STATES]`.
@@ -147,6 +151,7 @@ impl PresenceNet {
             Var::zeros(H, DType::F32, &Device::Cpu)?,
             param(&[NUM_STATES, H], H)?,
             Var::zeros(NUM_STATES, DType::F32, &Device::Cpu)?,
+            param(&[H, USER_LOAD_LEN], FC1_IN + USER_LOAD_LEN)?,
         ];
         Ok(PresenceNet { vars })
     }
@@ -166,6 +171,7 @@ impl PresenceNet {
                 t(&w.fc1_b, &[H])?,
                 t(&w.fc2_w, &[NUM_STATES, H])?,
                 t(&w.fc2_b, &[NUM_STATES])?,
+                t(&w.fc1_user_w, &[H, USER_LOAD_LEN])?,
             ],
         })
     }
@@ -176,8 +182,8 @@ impl PresenceNet {
         let x = x.affine(INPUT_SCALE as f64, 0.0)?;
         let x = x.conv1d(v[0].as_tensor(), K / 2, 1, 1, 1)?.broadcast_add(&v[1].reshape((1, C1, 1))?)?.relu()?;
         let x = x.conv1d(v[2].as_tensor(), K / 2, 2, 1, 1)?.broadcast_add(&v[3].reshape((1, C2, 1))?)?.relu()?;
-        let x = Tensor::cat(&[&x.flatten_from(1)?, u], 1)?;
-        let x = x.matmul(&v[4].t()?)?.broadcast_add(&v[5])?.relu()?;
+        let x = x.flatten_from(1)?.matmul(&v[4].t()?)?.broadcast_add(&v[5])?;
+        let x = (x + u.matmul(&v[8].t()?)?)?.relu()?;
         Ok(x.matmul(&v[6].t()?)?.broadcast_add(&v[7])?)
     }
 
@@ -206,6 +212,7 @@ impl PresenceNet {
             fc1_b: f(5)?,
             fc2_w: f(6)?,
             fc2_b: f(7)?,
+            fc1_user_w: f(8)?,
         })
     }
 }

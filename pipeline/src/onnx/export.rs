@@ -17,6 +17,11 @@ pub struct ExportInfo {
     pub extra: Vec<(String, String)>,
 }
 
+/// `rows × cols` row-major → `cols × rows`.
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..cols).flat_map(|c| (0..rows).map(move |r| m[r * cols + c])).collect()
+}
+
 /// Builds the ONNX model of the presence CNN.
 pub fn presence_model(w: &NetWeights, info: &ExportInfo) -> ModelProto {
     let mut g = GraphBuilder::new("hapticmat_presence");
@@ -55,11 +60,15 @@ pub fn presence_model(w: &NetWeights, info: &ExportInfo) -> ModelProto {
     );
     g.node("Relu", "relu2", &["conv2_out"], &["relu2_out"], vec![]);
     g.node("Flatten", "flatten", &["relu2_out"], &["flat"], vec![("axis", Attr::Int(1))]);
-    // The personal calibration joins the dense layers: [share of the user's load, known].
-    g.node("Concat", "with_user_load", &["flat", USER_LOAD_NAME], &["fc1_in"], vec![("axis", Attr::Int(1))]);
     let w3 = g.init_f32("fc1.weight", &[h, FC1_IN as i64], &w.fc1_w);
     let b3 = g.init_f32("fc1.bias", &[h], &w.fc1_b);
-    g.node("Gemm", "fc1", &["fc1_in", &w3, &b3], &["fc1_out"], vec![("transB", Attr::Int(1))]);
+    g.node("Gemm", "fc1", &["flat", &w3, &b3], &["fc1_window"], vec![("transB", Attr::Int(1))]);
+    // The personal calibration ([share of the user's load, known]) joins the hidden layer through
+    // weights of its own, quantized at their own scale.
+    let wu: Vec<f32> = transpose(&w.fc1_user_w, H, USER_LOAD_LEN);
+    let wu = g.init_f32("fc1.user_load_weight", &[USER_LOAD_LEN as i64, h], &wu);
+    g.node("MatMul", "fc1_user_load", &[USER_LOAD_NAME, &wu], &["fc1_user"], vec![]);
+    g.node("Add", "fc1_sum", &["fc1_window", "fc1_user"], &["fc1_out"], vec![]);
     g.node("Relu", "relu3", &["fc1_out"], &["relu3_out"], vec![]);
     let w4 = g.init_f32("fc2.weight", &[n, h], &w.fc2_w);
     let b4 = g.init_f32("fc2.bias", &[n], &w.fc2_b);

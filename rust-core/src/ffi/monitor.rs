@@ -311,6 +311,21 @@ impl MatMonitor {
         Ok(())
     }
 
+    /// Feeds the phone's barometer whenever it reads (Android's `Sensor.TYPE_PRESSURE` gives hPa: pass
+    /// hPa × 100; about once a second is plenty). While someone is on the mat, the empty-mat baseline then
+    /// follows the weather it measures instead of a trend (docs/long-sessions.md), so weather that turns
+    /// during a night cannot make a sleeper look absent. Without a session the reading is dropped. Fails
+    /// with `InvalidArgument` on a reading that cannot be ambient pressure (50–110 kPa). No I/O; any thread.
+    pub fn set_ambient_pressure(&self, pa: f64) -> Result<()> {
+        if !(pa.is_finite() && crate::baseline::AMBIENT_RANGE_PA.contains(&pa)) {
+            return Err(HapticMatError::invalid(format!("ambient pressure {pa} Pa: expected 50 000–110 000 Pa")));
+        }
+        if let Some(monitor) = lock(&self.inner.monitor).as_mut() {
+            monitor.set_ambient_pressure(pa);
+        }
+        Ok(())
+    }
+
     /// Sets the user's personal calibration, their load lying fully in Pa as measured before
     /// (`None`: the user has none on this mat). Applies to the running session at once and to the next
     /// ones. Fails with `PersonalCalibration` on a value that cannot be a person's load. No I/O; any thread.

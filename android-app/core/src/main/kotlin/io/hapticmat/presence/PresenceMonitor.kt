@@ -105,6 +105,13 @@ class PresenceMonitor(
     }
 
     /**
+     * Feeds the phone's barometer, in hPa as Android's `Sensor.TYPE_PRESSURE` reports it, whenever it reads:
+     * while someone lies on the mat the core then follows the measured weather instead of a trend. Throws
+     * [HapticMatException.InvalidArgument] for a reading that cannot be ambient pressure.
+     */
+    fun setAmbientPressure(hectopascal: Float) = mapErrors { native.setAmbientPressure(hectopascal * 100.0) }
+
+    /**
      * The user's personal calibration in use, their load lying fully in Pa (`null`: none on this mat).
      * Setting it applies to the running session and the next ones; a value that cannot be a person's load
      * throws [HapticMatException.PersonalCalibration].

@@ -54,6 +54,11 @@ class ErrorsTest {
                 monitor.start(MatSource.Replay(listOf("/nowhere/missing.csv"), realtime = false))
             }
             assertFailsWith<HapticMatException.InvalidArgument> { monitor.calibrate((-1).seconds) }
+            // The barometer: hPa as Android reports it; a faulty reading is refused, a real one taken.
+            monitor.setAmbientPressure(1013.25f)
+            val bad = assertFailsWith<HapticMatException.InvalidArgument> { monitor.setAmbientPressure(3.2f) }
+            assertTrue(bad.message!!.contains("ambient pressure"), bad.message)
+            assertFailsWith<HapticMatException.InvalidArgument> { monitor.setAmbientPressure(Float.NaN) }
         }
     }
 }

@@ -78,6 +78,10 @@ class CorePresenceRepository(
     private val prefs = context.getSharedPreferences(PREFERENCES, Context.MODE_PRIVATE)
     private val personalDir = File(context.filesDir, PERSONAL_DIR)
     private val monitor = PresenceMonitor()
+    private val barometer = Barometer(context) { hPa ->
+        // A reading outside 500–1100 hPa is a faulty sensor: the core refuses it and keeps its trend.
+        runCatching { monitor.setAmbientPressure(hPa) }
+    }
     private val sessionLock = Mutex()
     private val paired = MutableStateFlow(loadPairedMat())
     private val timeout =
@@ -153,6 +157,7 @@ class CorePresenceRepository(
             if (monitor.model == null) updates.await()?.let { monitor.useInstalledModel(it) }
             loadPersonalCalibration(mat)
             monitor.start(MatSource.Bluetooth(mat.id))
+            barometer.start()
         } catch (e: HapticMatException) {
             startFailure.value = e.toStartFailure()
         }
@@ -160,6 +165,7 @@ class CorePresenceRepository(
 
     override suspend fun stopSession() = sessionLock.withLock {
         startFailure.value = null
+        barometer.stop()
         monitor.stop()
     }
 
