@@ -203,6 +203,8 @@ pub struct RunReport {
     pub quantization: Option<QuantizeReport>,
     /// fp32 against int8 on the same data.
     pub comparison: Option<Comparison>,
+    /// Why no int8 model was written, when the gate refused every calibration method.
+    pub int8_refused: Option<String>,
 }
 
 /// Runs the whole loop and writes the output folder.
@@ -276,6 +278,7 @@ pub fn run(
     let latency = latency(&mut model, &data.test, 2000)?;
 
     let (mut int8_model, mut quantization, mut comparison) = (None, None, None);
+    let mut int8_refused = None;
     if let Some(qcfg) = &cfg.quantize {
         reporter.stage("quantizing to int8");
         let int8_path = cfg.out.join(INT8_MODEL);
@@ -298,14 +301,16 @@ pub fn run(
         let mut refusals = Vec::new();
         let outcome = loop {
             let Some(method) = methods.get(refusals.len()).cloned() else {
-                anyhow::bail!("every calibration method was refused by the int8 gate: {}", refusals.join("; "));
+                // The float model and its report are still written: the refusal is part of the result.
+                int8_refused = Some(format!("every calibration method was refused by the int8 gate: {}", refusals.join("; ")));
+                break None;
             };
             let q = QuantizeConfig { method, ..qcfg.clone() };
             let mut progress = |e: QuantizeEvent<'_>| reporter.quantize(e);
             let result =
                 quantize_file(&model_path, &calibration, &int8_path, &q, Some(gate), &mut progress);
             match result {
-                Ok(o) => break o,
+                Ok(o) => break Some(o),
                 Err(e) if e.downcast_ref::<crate::ptq::GateRefused>().is_some() => {
                     reporter.stage(&format!("int8 gate refused {:?}: {e}; trying the next calibration", q.method));
                     refusals.push(format!("{:?}: {e}", q.method));
@@ -313,9 +318,11 @@ pub fn run(
                 Err(e) => return Err(e),
             }
         };
-        quantization = Some(outcome.report);
-        comparison = outcome.comparison;
-        int8_model = Some(int8_path);
+        if let Some(outcome) = outcome {
+            quantization = Some(outcome.report);
+            comparison = outcome.comparison;
+            int8_model = Some(int8_path);
+        }
     }
     let report = RunReport {
         model_bytes: std::fs::metadata(&model_path)?.len(),
@@ -332,6 +339,7 @@ pub fn run(
         int8_model,
         quantization,
         comparison,
+        int8_refused: int8_refused.clone(),
     };
     reporter.stage("plotting");
     crate::plots::confusion(&cfg.out.join("confusion.fp32.png"), "fp32, held-out subjects", &report.test.confusion)?;
@@ -344,6 +352,9 @@ pub fn run(
     }
     crate::fsutil::write_atomic(&cfg.out.join(REPORT_JSON), serde_json::to_string_pretty(&report)?.as_bytes())?;
     crate::fsutil::write_atomic(&cfg.out.join(REPORT_MD), markdown(&report).as_bytes())?;
+    if let Some(why) = int8_refused {
+        anyhow::bail!("{why} (the float model and report.md are in {})", cfg.out.display());
+    }
     Ok(report)
 }
 
@@ -449,6 +460,9 @@ pub fn markdown(r: &RunReport) -> String {
             c.fp32.latency.p50_us,
             c.int8.latency.p50_us
         );
+    }
+    if let Some(why) = &r.int8_refused {
+        let _ = writeln!(s, "\n## Quantized (int8): refused\n\nNo int8 model was written: {why}.");
     }
     let _ = writeln!(
         s,

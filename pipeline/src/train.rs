@@ -50,6 +50,11 @@ pub struct TrainConfig {
     pub patience: usize,
     /// Seed for initialisation and shuffling.
     pub seed: u64,
+    /// Decay of the exponential moving average of the weights, per step (0: no averaging). The
+    /// averaged weights are the ones scored and kept: single steps swing the sitting/lying-partially
+    /// boundary by several recall points from epoch to epoch, and a model on such a swing also
+    /// flips under int8 rounding.
+    pub weight_average_decay: f64,
     /// Probability that a training window sees its subject's personal calibration; the others see
     /// "uncalibrated", so one model serves users with and without it.
     pub personal_calibration_rate: f64,
@@ -66,6 +71,7 @@ impl Default for TrainConfig {
             patience: 6,
             seed: 7,
             personal_calibration_rate: 0.5,
+            weight_average_decay: 0.999,
         }
     }
 }
@@ -354,6 +360,12 @@ pub fn train(
     let mut xb = Vec::with_capacity(cfg.batch_size * WINDOW_LEN);
     let mut yb = Vec::with_capacity(cfg.batch_size);
     let mut ub = Vec::with_capacity(cfg.batch_size * USER_LOAD_LEN);
+    let mut steps_done = 0f64;
+    let mut average: Option<Vec<Tensor>> = if cfg.weight_average_decay > 0.0 {
+        Some(net.vars.iter().map(|v| v.as_tensor().copy()).collect::<Result<_, _>>()?)
+    } else {
+        None
+    };
     for epoch in 1..=cfg.epochs {
         let started = Instant::now();
         let lr = learning_rate(cfg, epoch);
@@ -373,11 +385,25 @@ pub fn train(
             let u = Tensor::from_slice(&ub, (batch.len(), USER_LOAD_LEN), &Device::Cpu)?;
             let loss = weighted_loss(&net.forward(&x, &u)?, &Targets::new(&yb)?, &wt)?;
             opt.backward_step(&loss)?;
+            steps_done += 1.0;
+            if let Some(avg) = average.as_mut() {
+                // Warm-up as TensorFlow's ExponentialMovingAverage: early steps are not outweighed by the
+                // random initialisation.
+                let d = cfg.weight_average_decay.min((1.0 + steps_done) / (10.0 + steps_done));
+                for (a, v) in avg.iter_mut().zip(&net.vars) {
+                    *a = ((&*a * d)? + (v.as_tensor() * (1.0 - d))?)?;
+                }
+            }
             loss_sum += loss.to_scalar::<f32>()? as f64;
             progress(TrainProgress::Step { epoch, step: step + 1, steps });
         }
-        let v = score(&net, validation, &cw, false)?;
-        let vc = if validation.has_calibrations() { score(&net, validation, &cw, true)? } else { v };
+        let averaged = match &average {
+            Some(avg) => Some(PresenceNet { vars: avg.iter().map(Var::from_tensor).collect::<Result<_, _>>()? }),
+            None => None,
+        };
+        let scored = averaged.as_ref().unwrap_or(&net);
+        let v = score(scored, validation, &cw, false)?;
+        let vc = if validation.has_calibrations() { score(scored, validation, &cw, true)? } else { v };
         let criterion = (v.balanced_accuracy + vc.balanced_accuracy) / 2.0;
         let m = EpochMetrics {
             epoch,
@@ -392,7 +418,7 @@ pub fn train(
         progress(TrainProgress::Epoch(&m));
         curves.push(m);
         if best.as_ref().is_none_or(|(b, _)| criterion > *b) {
-            best = Some((criterion, net.weights()?));
+            best = Some((criterion, scored.weights()?));
             best_epoch = epoch;
             since_best = 0;
         } else {

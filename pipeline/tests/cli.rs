@@ -443,3 +443,23 @@ fn hours_of_drifting_weather_keep_presence_and_the_absence_timeout_fires_after_l
     let measured = results.iter().filter(|r| r["scenario"]["barometer"] == true).count();
     assert!(measured >= 3, "the turning weather and the early arrivals are run with the barometer too");
 }
+
+#[test]
+fn a_run_whose_int8_model_every_calibration_fails_keeps_the_float_model_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["run", "--quiet", "--sessions", "8", "--session-seconds", "120", "--epochs", "1"])
+        .args(["--long-sessions", "0", "--max-recall-drop=-100", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a refused int8 model fails the run: {stderr}");
+    assert!(stderr.contains("every calibration method was refused"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    let why = report["int8_refused"].as_str().unwrap();
+    assert!(why.contains("MinMax") && why.contains("Entropy"), "every method was tried: {why}");
+    assert!(dir.path().join("model.fp32.onnx").is_file() && !dir.path().join("model.int8.onnx").exists());
+    assert!(std::fs::read_to_string(dir.path().join("report.md")).unwrap().contains("Quantized (int8): refused"));
+}
