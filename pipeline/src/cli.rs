@@ -257,6 +257,12 @@ struct RunArgs {
     /// Most training epochs.
     #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
+    /// Learning rate of the first epoch (cosine decay to --final-learning-rate).
+    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
+    learning_rate: f64,
+    /// Learning rate of the last epoch.
+    #[arg(long, default_value_t = TrainConfig::default().final_learning_rate)]
+    final_learning_rate: f64,
     /// Seed of the dataset and training.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -469,7 +475,13 @@ fn run_job(a: RunArgs) -> anyhow::Result<ExitCode> {
             seed: a.seed,
             ..Default::default()
         },
-        train: TrainConfig { epochs: a.epochs, seed: a.seed, ..Default::default() },
+        train: TrainConfig {
+            epochs: a.epochs,
+            seed: a.seed,
+            learning_rate: a.learning_rate,
+            final_learning_rate: a.final_learning_rate,
+            ..Default::default()
+        },
         recordings: a.recordings.is_dir().then_some(a.recordings),
         train_recordings: a.train_recordings,
         quantize: (!a.no_quantize)

@@ -95,6 +95,9 @@ pub fn read_test_windows(dir: &std::path::Path) -> anyhow::Result<crate::dataset
     Ok(crate::dataset::Windows { subject: vec![0; y.len()], share, x, y })
 }
 
+/// The dense layers' op types, left float by the last resort of the int8 gate.
+pub const DENSE_OPS: [&str; 3] = ["Gemm", "MatMul", "Add"];
+
 /// Largest difference between candle's and ONNX Runtime's probabilities accepted from the exporter.
 pub const EXPORT_TOLERANCE: f32 = 1e-4;
 
@@ -291,29 +294,46 @@ pub fn run(
             peak_memory,
         };
         // The configured calibration first; if the gate refuses it, the others in turn (their ranges
-        // clip outliers differently), so a model is refused only when no method keeps it within the gate.
+        // clip outliers differently). Then each again with the dense layers left float (mixed precision:
+        // the convolutions stay int8), where windows on the sitting/lying-partially boundary flip under
+        // int8 rounding. A model is refused only when none of these keeps it within the gate.
         let mut methods = vec![qcfg.method.clone()];
         for m in [CalibrationMethod::MinMax, CalibrationMethod::percentile(), CalibrationMethod::entropy()] {
             if !methods.contains(&m) {
                 methods.push(m);
             }
         }
+        let dense_float: Vec<String> =
+            DENSE_OPS.iter().map(|s| s.to_string()).filter(|o| !qcfg.exclude_op_types.contains(o)).collect();
+        let mut attempts: Vec<QuantizeConfig> =
+            methods.iter().map(|m| QuantizeConfig { method: m.clone(), ..qcfg.clone() }).collect();
+        if !dense_float.is_empty() {
+            attempts.extend(methods.iter().map(|m| {
+                let mut exclude_op_types = qcfg.exclude_op_types.clone();
+                exclude_op_types.extend(dense_float.iter().cloned());
+                QuantizeConfig { method: m.clone(), exclude_op_types, ..qcfg.clone() }
+            }));
+        }
         let mut refusals = Vec::new();
         let outcome = loop {
-            let Some(method) = methods.get(refusals.len()).cloned() else {
+            let Some(q) = attempts.get(refusals.len()).cloned() else {
                 // The float model and its report are still written: the refusal is part of the result.
                 int8_refused = Some(format!("every calibration method was refused by the int8 gate: {}", refusals.join("; ")));
                 break None;
             };
-            let q = QuantizeConfig { method, ..qcfg.clone() };
+            let what = if q.exclude_op_types.is_empty() {
+                format!("{:?}", q.method)
+            } else {
+                format!("{:?} with {} left float", q.method, q.exclude_op_types.join("/"))
+            };
             let mut progress = |e: QuantizeEvent<'_>| reporter.quantize(e);
             let result =
                 quantize_file(&model_path, &calibration, &int8_path, &q, Some(gate), &mut progress);
             match result {
                 Ok(o) => break Some(o),
                 Err(e) if e.downcast_ref::<crate::ptq::GateRefused>().is_some() => {
-                    reporter.stage(&format!("int8 gate refused {:?}: {e}; trying the next calibration", q.method));
-                    refusals.push(format!("{:?}: {e}", q.method));
+                    reporter.stage(&format!("int8 gate refused {what}: {e}; trying the next calibration"));
+                    refusals.push(format!("{what}: {e}"));
                 }
                 Err(e) => return Err(e),
             }
