@@ -65,8 +65,8 @@ impl Default for TrainConfig {
         TrainConfig {
             epochs: 24,
             batch_size: 256,
-            learning_rate: 3e-3,
-            final_learning_rate: 1e-4,
+            learning_rate: 1e-3,
+            final_learning_rate: 3e-5,
             weight_decay: 1e-4,
             patience: 6,
             seed: 7,
