@@ -3,7 +3,9 @@
 //! takes and how large they are. Writes `evaluation.json`, `evaluation.md` and PNG plots.
 
 use crate::dataset::{PRESENT_ANY, Windows};
-use crate::evaluate::{ClassMetrics, Latency, RealEvaluation, argmax, classify, classify_calibrated, evaluate_replay, latency};
+use crate::evaluate::{
+    ClassMetrics, Latency, RealEvaluation, argmax, classify, classify_calibrated, evaluate_replay, latency,
+};
 use hapticmat_core::inference::PresenceModel;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -197,7 +199,8 @@ pub fn markdown(c: &Comparison) -> String {
             a.state, a.precision, a.recall, b.precision, b.recall, d
         );
     }
-    if let (Some(fa), Some(fb), Some(d)) = (&c.fp32.test_personal, &c.int8.test_personal, &c.personal_recall_drop_points)
+    if let (Some(fa), Some(fb), Some(d)) =
+        (&c.fp32.test_personal, &c.int8.test_personal, &c.personal_recall_drop_points)
     {
         let _ = writeln!(
             s,

@@ -5,8 +5,8 @@
 use crate::compare::Comparison;
 use crate::dataset::{NUM_TARGETS, SimDatasetConfig, build_dataset, import_recordings};
 use crate::evaluate::{
-    ClassMetrics, Latency, RealEvaluation, RecallInterval, classify, classify_calibrated, evaluate_replay, latency, real_session,
-    recall_intervals,
+    ClassMetrics, Latency, RealEvaluation, RecallInterval, classify, classify_calibrated, evaluate_replay, latency,
+    real_session, recall_intervals,
 };
 use crate::onnx;
 use crate::ptq::{CalibrationTensor, Gate, quantize_file};
@@ -318,7 +318,8 @@ pub fn run(
         let outcome = loop {
             let Some(q) = attempts.get(refusals.len()).cloned() else {
                 // The float model and its report are still written: the refusal is part of the result.
-                int8_refused = Some(format!("every calibration method was refused by the int8 gate: {}", refusals.join("; ")));
+                int8_refused =
+                    Some(format!("every calibration method was refused by the int8 gate: {}", refusals.join("; ")));
                 break None;
             };
             let what = if q.exclude_op_types.is_empty() {
@@ -327,8 +328,7 @@ pub fn run(
                 format!("{:?} with {} left float", q.method, q.exclude_op_types.join("/"))
             };
             let mut progress = |e: QuantizeEvent<'_>| reporter.quantize(e);
-            let result =
-                quantize_file(&model_path, &calibration, &int8_path, &q, Some(gate), &mut progress);
+            let result = quantize_file(&model_path, &calibration, &int8_path, &q, Some(gate), &mut progress);
             match result {
                 Ok(o) => break Some(o),
                 Err(e) if e.downcast_ref::<crate::ptq::GateRefused>().is_some() => {

@@ -93,7 +93,9 @@ pub fn standard() -> Vec<Scenario> {
     // The cases the trend cannot know, with the phone's barometer measuring the weather instead.
     let measured: Vec<Scenario> = v
         .iter()
-        .filter(|s| s.drift_before_pa_per_h != s.drift_pa_per_h || s.empty_before_s < 300.0 && s.stale_baseline_pa == 0.0)
+        .filter(|s| {
+            s.drift_before_pa_per_h != s.drift_pa_per_h || s.empty_before_s < 300.0 && s.stale_baseline_pa == 0.0
+        })
         .map(|s| Scenario { name: format!("{}, phone barometer", s.name), barometer: true, ..s.clone() })
         .collect();
     v.extend(measured);

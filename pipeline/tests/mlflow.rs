@@ -69,7 +69,18 @@ fn fixture(url: &str) -> &'static (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().expect("tempdir");
         let experiment = unique("pipeline-run");
         let out = Command::new(env!("CARGO_BIN_EXE_pipeline"))
-            .args(["run", "--quiet", "--sessions", "8", "--session-seconds", "120", "--long-sessions", "0", "--epochs", &EPOCHS.to_string()])
+            .args([
+                "run",
+                "--quiet",
+                "--sessions",
+                "8",
+                "--session-seconds",
+                "120",
+                "--long-sessions",
+                "0",
+                "--epochs",
+                &EPOCHS.to_string(),
+            ])
             .args(["--max-accuracy-drop", "100", "--max-recall-drop", "100"])
             .args(["--recordings", concat!(env!("CARGO_MANIFEST_DIR"), "/../data/seroton-mat")])
             .arg("--out")
@@ -236,7 +247,18 @@ async fn pipeline_run_that_fails_marks_its_mlflow_run_failed_with_the_reason() {
     let out = tempfile::tempdir().unwrap();
     // The tracking URI comes from the environment here, as MLflow's own tools read it.
     let output = Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(["run", "--quiet", "--sessions", "4", "--long-sessions", "0", "--epochs", "1", "--experiment", &experiment])
+        .args([
+            "run",
+            "--quiet",
+            "--sessions",
+            "4",
+            "--long-sessions",
+            "0",
+            "--epochs",
+            "1",
+            "--experiment",
+            &experiment,
+        ])
         .arg("--out")
         .arg(out.path())
         .args(["--train-recordings", "/nonexistent/labelled.csv"])

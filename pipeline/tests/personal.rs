@@ -136,10 +136,7 @@ fn a_user_lying_on_the_real_mat_is_measured_and_an_empty_mat_or_no_baseline_is_r
     let tail = &empty[empty.len() - 40..];
     let base: Vec<f64> = (0..4).map(|i| tail.iter().map(|f| f.pressures[i] as f64).sum::<f64>() / 40.0).collect();
     let lying: Vec<&Frame> = human.iter().filter(|f| f.t >= end + 5.0 && f.t < end + 15.5).collect();
-    let expected = lying
-        .iter()
-        .map(|f| (0..4).map(|i| f.pressures[i] as f64 - base[i]).sum::<f64>())
-        .sum::<f64>()
+    let expected = lying.iter().map(|f| (0..4).map(|i| f.pressures[i] as f64 - base[i]).sum::<f64>()).sum::<f64>()
         / lying.len() as f64;
 
     let model = PresenceModel::from_bytes(&exported(), "exported.onnx").unwrap();

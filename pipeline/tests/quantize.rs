@@ -17,7 +17,8 @@ use pipeline::onnx::proto::{GraphProto, ModelProto, NodeProto, TensorProto};
 use pipeline::onnx::{Attr, GraphBuilder};
 use pipeline::quantize::{
     ActivationType, CalibrationMethod, CalibrationPass, CalibrationSource, FloatReason, InputBatch, MultiSliceSource,
-    NoProgress, QuantizeConfig, QuantizeError, QuantizeEvent, Quantized, SliceSource, SourceError, fold_batch_norms, quantize,
+    NoProgress, QuantizeConfig, QuantizeError, QuantizeEvent, Quantized, SliceSource, SourceError, fold_batch_norms,
+    quantize,
 };
 use pipeline::train::{TrainConfig, train};
 use prost::Message;
@@ -139,9 +140,11 @@ fn presence() -> &'static Presence {
 
 /// The presence model's calibration data: windows and their `user_load` input.
 fn presence_source(p: &Presence, batch: usize) -> MultiSliceSource<'_> {
-    MultiSliceSource::new(batch)
-        .input(Some(INPUT_NAME), &[CHANNELS, WINDOW_FRAMES], &p.calibration.x)
-        .input(Some(USER_LOAD_NAME), &[USER_LOAD_LEN], &p.calibration_loads)
+    MultiSliceSource::new(batch).input(Some(INPUT_NAME), &[CHANNELS, WINDOW_FRAMES], &p.calibration.x).input(
+        Some(USER_LOAD_NAME),
+        &[USER_LOAD_LEN],
+        &p.calibration_loads,
+    )
 }
 
 fn quantize_presence(cfg: &QuantizeConfig) -> Quantized {
@@ -701,9 +704,11 @@ mod quantize_bad_input {
         let p = presence();
         let wrong = vec![0f32; 10 * 5 * WINDOW_FRAMES];
         let loads = vec![0f32; 10 * USER_LOAD_LEN];
-        let mut source = MultiSliceSource::new(4)
-            .input(Some(INPUT_NAME), &[5, WINDOW_FRAMES], &wrong)
-            .input(Some(USER_LOAD_NAME), &[USER_LOAD_LEN], &loads);
+        let mut source = MultiSliceSource::new(4).input(Some(INPUT_NAME), &[5, WINDOW_FRAMES], &wrong).input(
+            Some(USER_LOAD_NAME),
+            &[USER_LOAD_LEN],
+            &loads,
+        );
         let e = quantize(&p.model, &mut source, &QuantizeConfig::default(), &mut NoProgress).unwrap_err();
         assert!(matches!(e, QuantizeError::BatchShape { batch: 1, .. }), "{e}");
         assert_eq!(e.to_string(), "calibration batch 1: input 'window' has shape [4, 5, 20], expected [batch, 4, 20]");
@@ -716,9 +721,11 @@ mod quantize_bad_input {
     #[test]
     fn an_empty_calibration_set_is_a_typed_error() {
         let p = presence();
-        let mut source = MultiSliceSource::new(64)
-            .input(Some(INPUT_NAME), &[CHANNELS, WINDOW_FRAMES], &[])
-            .input(Some(USER_LOAD_NAME), &[USER_LOAD_LEN], &[]);
+        let mut source = MultiSliceSource::new(64).input(Some(INPUT_NAME), &[CHANNELS, WINDOW_FRAMES], &[]).input(
+            Some(USER_LOAD_NAME),
+            &[USER_LOAD_LEN],
+            &[],
+        );
         let e = quantize(&p.model, &mut source, &QuantizeConfig::default(), &mut NoProgress).unwrap_err();
         assert!(matches!(e, QuantizeError::EmptyCalibration { .. }), "{e}");
         assert_eq!(

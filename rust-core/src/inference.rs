@@ -256,7 +256,11 @@ impl PresenceModel {
                 let dims: Vec<i64> = shape.iter().copied().collect();
                 if dims.len() != want.len() + 1 || dims[1..] != want[..] {
                     let expected: Vec<String> = want.iter().map(|d| d.to_string()).collect();
-                    return Err(contract("input shape", format!("{name} {dims:?}"), format!("{name} [batch, {}]", expected.join(", "))));
+                    return Err(contract(
+                        "input shape",
+                        format!("{name} {dims:?}"),
+                        format!("{name} [batch, {}]", expected.join(", ")),
+                    ));
                 }
             }
             names.push(name);
@@ -266,7 +270,15 @@ impl PresenceModel {
         }
         // A QDQ model names QuantizeLinear in its graph; scanning the bytes avoids a protobuf parser here.
         let quantized = bytes.windows(14).any(|w| w == b"QuantizeLinear");
-        Ok(ModelInfo { path: path.to_path_buf(), feature_version, window_frames, channels, labels, inputs: names, quantized })
+        Ok(ModelInfo {
+            path: path.to_path_buf(),
+            feature_version,
+            window_frames,
+            channels,
+            labels,
+            inputs: names,
+            quantized,
+        })
     }
 
     /// The model's contract and labels.

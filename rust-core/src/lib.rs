@@ -4,8 +4,8 @@
 
 #[cfg(target_os = "android")]
 mod android;
-pub mod delivery;
 pub mod baseline;
+pub mod delivery;
 pub mod features;
 pub mod ffi;
 pub mod frame;

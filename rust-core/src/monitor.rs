@@ -276,12 +276,18 @@ impl Monitor {
         Ok(update)
     }
 
-    fn feed_personal_calibration(&mut self, t: f64, status: FeatureStatus, ready: bool, events: &mut Vec<MonitorEvent>) {
+    fn feed_personal_calibration(
+        &mut self,
+        t: f64,
+        status: FeatureStatus,
+        ready: bool,
+        events: &mut Vec<MonitorEvent>,
+    ) {
         let result = match status {
             FeatureStatus::NoBaseline => Some(Err(PersonalCalibrationError::NoBaseline)),
-            FeatureStatus::Calibrating { .. } => Some(Err(PersonalCalibrationError::Interrupted(
-                "the empty mat is being calibrated".into(),
-            ))),
+            FeatureStatus::Calibrating { .. } => {
+                Some(Err(PersonalCalibrationError::Interrupted("the empty mat is being calibrated".into())))
+            }
             _ if ready => self.personal_calibrator.as_mut().and_then(|c| c.push(t, newest_load_pa(&self.window))),
             // The window refills after a gap: those frames are not counted.
             _ => None,

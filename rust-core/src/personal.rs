@@ -46,7 +46,9 @@ pub enum PersonalCalibrationError {
     #[error("the empty mat's baseline is not known yet: calibrate the empty mat (or wait for it to be still) first")]
     NoBaseline,
     /// The mat carried less than a person during calibration.
-    #[error("nobody is lying on the mat: the load was {load_pa:.0} Pa, a person adds at least {MIN_PERSON_LOAD_PA:.0} Pa")]
+    #[error(
+        "nobody is lying on the mat: the load was {load_pa:.0} Pa, a person adds at least {MIN_PERSON_LOAD_PA:.0} Pa"
+    )]
     NobodyOnMat { load_pa: f32 },
     /// The load changed during calibration: getting on, rolling over, getting off.
     #[error(

@@ -190,6 +190,7 @@ pub fn metadata<'a>(model: &'a ModelProto, key: &str) -> Option<&'a str> {
 /// The graph's input tensors (initializers excluded), in order.
 pub fn graph_inputs(model: &ModelProto) -> Vec<String> {
     let Some(g) = model.graph.as_ref() else { return Vec::new() };
-    let initializers: std::collections::HashSet<&str> = g.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
+    let initializers: std::collections::HashSet<&str> =
+        g.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
     g.input.iter().filter_map(|v| v.name.clone()).filter(|n| !initializers.contains(n.as_str())).collect()
 }

@@ -141,7 +141,9 @@ impl<'a> MultiSliceSource<'a> {
             let len = shape.iter().product::<usize>().max(1);
             let label = name.as_deref().unwrap_or("the input");
             if !data.len().is_multiple_of(len) {
-                return Err(format!("{label}: {} values do not make whole windows of shape {shape:?}", data.len()).into());
+                return Err(
+                    format!("{label}: {} values do not make whole windows of shape {shape:?}", data.len()).into()
+                );
             }
             match rows {
                 None => rows = Some(data.len() / len),
