@@ -129,7 +129,8 @@ fn presence() -> &'static Presence {
     P.get_or_init(|| {
         let cfg = SimDatasetConfig { sessions: 24, session_s: 300.0, long_sessions: 0, ..Default::default() };
         let data = build_sim_dataset(&SimConfig::default(), &cfg);
-        let tc = TrainConfig { epochs: 4, ..Default::default() };
+        // Four epochs at a brisk rate: the default schedule (1e-3) is for full runs.
+        let tc = TrainConfig { epochs: 4, learning_rate: 3e-3, final_learning_rate: 1e-4, ..Default::default() };
         let trained = train(&data.train, &data.validation, &tc, |_| {}).unwrap();
         let model = presence_model(&trained.weights, &ExportInfo::default());
         let calibration = data.validation;
