@@ -838,7 +838,7 @@ struct PublishArgs {
     /// Semantic version (default 0.N.0).
     #[arg(long, value_name = "V")]
     version: Option<semver::Version>,
-    /// Days until the manifest expires and phones refuse it.
+    /// Days until the manifest expires and phones refuse it (at most 400, the longest validity phones accept).
     #[arg(long, value_name = "DAYS", default_value_t = pipeline::publish::DEFAULT_EXPIRES_IN_DAYS)]
     expires_in: u32,
     /// The training run the model comes from.
@@ -1031,7 +1031,7 @@ struct RollbackArgs {
     /// AWS_SECRET_ACCESS_KEY only, never from the command line.
     #[arg(long, value_name = "URL")]
     s3_endpoint: Option<String>,
-    /// Days until the new manifest expires and phones refuse it.
+    /// Days until the new manifest expires and phones refuse it (at most 400, the longest validity phones accept).
     #[arg(long, value_name = "DAYS", default_value_t = pipeline::release::DEFAULT_EXPIRES_IN_DAYS)]
     expires_in_days: u32,
     /// Print the summary as one JSON object on stdout.
@@ -1111,7 +1111,7 @@ struct PromoteArgs {
     /// Semantic version of the release (default 0.<sequence>.0).
     #[arg(long, value_name = "V")]
     version: Option<semver::Version>,
-    /// Days until the manifest expires and phones refuse it.
+    /// Days until the manifest expires and phones refuse it (at most 400, the longest validity phones accept).
     #[arg(long, value_name = "DAYS", default_value_t = pipeline::release::DEFAULT_EXPIRES_IN_DAYS)]
     expires_in_days: u32,
     /// Also write the summary (JSON) to this file, e.g. for Jenkins to archive.

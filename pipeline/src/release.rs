@@ -195,6 +195,15 @@ pub enum ReleaseError {
         /// Why it does not verify.
         reason: String,
     },
+    /// The validity asked for is longer than phones accept
+    /// ([`hapticmat_core::delivery::manifest::MAX_VALIDITY_DAYS`]): they would refuse the manifest.
+    #[error("a validity of {days} days is longer than the {max} days phones accept: they would refuse the manifest")]
+    ValidityTooLong {
+        /// The days asked for.
+        days: u32,
+        /// The most phones accept.
+        max: i64,
+    },
     /// Signing failed (an inconsistent manifest).
     #[error("signing the manifest: {0}")]
     Sign(DeliveryError),
@@ -288,6 +297,7 @@ impl ReleasePlan<'_> {
 }
 
 fn plan<'a>(store: &Store, req: &'a ReleaseRequest, sequence: Option<u64>) -> Result<ReleasePlan<'a>> {
+    check_validity(req.expires_in_days)?;
     req.contract.check_supported().map_err(ReleaseError::Contract)?;
     let sha256 = hex(&Sha256::digest(&req.model_bytes));
     let latest = read_latest(store)?;
@@ -312,6 +322,7 @@ fn plan<'a>(store: &Store, req: &'a ReleaseRequest, sequence: Option<u64>) -> Re
 /// so going back is a new release of the old model), after checking the model object still has the hash
 /// the entry names. [`ReleaseOutcome::AlreadyCurrent`] when `latest.json` already serves that model.
 pub fn rollback(store: &Store, signer: &Signer25519, to: u64, expires_in_days: u32) -> Result<ReleaseSummary> {
+    check_validity(expires_in_days)?;
     let latest = read_latest(store)?;
     let Some(current) = latest.manifest.as_ref() else {
         return Err(ReleaseError::NothingPublished { store: store.describe().to_string() });
@@ -419,6 +430,15 @@ fn next_sequence(store: &Store, current: Option<&Manifest>) -> Result<u64> {
 fn fresh_enough(m: &Manifest, expires_in_days: u32) -> bool {
     let half = chrono::Duration::hours(12 * i64::from(expires_in_days.max(1)));
     m.expires_at - Utc::now() >= half
+}
+
+/// Phones refuse a manifest valid for longer than the core's bound; refuse to sign one.
+fn check_validity(days: u32) -> Result<()> {
+    use hapticmat_core::delivery::manifest::MAX_VALIDITY_DAYS;
+    if i64::from(days) > MAX_VALIDITY_DAYS {
+        return Err(ReleaseError::ValidityTooLong { days, max: MAX_VALIDITY_DAYS });
+    }
+    Ok(())
 }
 
 fn expiry(created_at: DateTime<Utc>, days: u32) -> DateTime<Utc> {

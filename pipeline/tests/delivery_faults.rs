@@ -5,7 +5,7 @@
 
 mod support;
 
-use hapticmat_core::delivery::cache::CURRENT;
+use hapticmat_core::delivery::cache::{CURRENT, FLOOR};
 use hapticmat_core::delivery::manifest::MODELS_PREFIX;
 use hapticmat_core::delivery::{
     Manifest, Outcome, ProgressEvent, ProgressListener, Signer25519, UpdateError, UpdateStatus, Updater,
@@ -89,7 +89,7 @@ fn assert_serving(updater: &Updater, cache: &Path, m: &Manifest) {
     }
     for entry in std::fs::read_dir(cache).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(name == CURRENT || name == "models", "leftover in the cache: {name}");
+        assert!(name == CURRENT || name == FLOOR || name == "models", "leftover in the cache: {name}");
     }
 }
 
@@ -541,4 +541,172 @@ fn fetch_model_json_names_each_outcome() {
     let (ok, v) = fetch();
     assert!(!ok && v["outcome"] == "rejected" && v["sequence"] == 1, "{v}");
     assert!(v["reason"].as_str().unwrap().contains("malformed"), "{v}");
+}
+
+/// The cache's `current.json`, edited as JSON (a cache written by another version, or damaged).
+fn edit_current(cache: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = cache.join(CURRENT);
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+// Issue 12 item 6: a 304 is "not modified" only as the answer to a conditional request, and only after
+// the manifest kept with the serving model verifies again and has not expired.
+
+#[test]
+fn an_unasked_304_is_refused() {
+    let env = Env::with_a_installed();
+    // A cache that kept no ETag (its store sent none): the request is unconditional.
+    edit_current(env.cache.path(), |v| v["etag"] = serde_json::Value::Null);
+    env.store.write_latest(b"garbage");
+    env.server.set_rule(|r| if r.path == "latest.json" { Behaviour::Status(304, None) } else { Behaviour::Serve });
+    let r =
+        check_fault(&env, "31", "304 to an unconditional request (garbage at latest.json)", Outcome::Rejected, &env.a)
+            .r;
+    assert!(matches!(&r, Err(UpdateError::Untrusted { reason }) if reason.contains("304")), "{r:?}");
+    let reqs = env.server.requests();
+    assert!(reqs.iter().all(|r| r.if_none_match.is_none()), "the request was unconditional: {reqs:?}");
+}
+
+#[test]
+fn a_304_after_the_kept_manifest_expired_is_refused() {
+    let store = Store::new();
+    let a_bytes = std::fs::read(&fixture().a).unwrap();
+    let a = store.publish_raw(1, &a_bytes, &fixture().signer(), |m| {
+        m.created_at = chrono::Utc::now() - chrono::Duration::days(29);
+        m.expires_at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    });
+    let server = FaultServer::start(store.root());
+    let cache = tempfile::tempdir().unwrap();
+    let first = updater(&server.url(), cache.path()).check_now();
+    assert!(matches!(first, Ok(UpdateStatus::Updated { .. })), "{first:?}");
+    let env = Env { store, server, cache, a };
+    // Before expiry a 304 is up to date; after it, the same 304 is not.
+    let before = env.updater().check_now();
+    assert!(matches!(before, Ok(UpdateStatus::UpToDate { .. })), "{before:?}");
+    let left = env.a.expires_at - chrono::Utc::now();
+    std::thread::sleep(left.to_std().unwrap_or_default() + Duration::from_millis(100));
+    env.store.write_latest(b"garbage");
+    env.server.set_rule(|r| if r.path == "latest.json" { Behaviour::Status(304, None) } else { Behaviour::Serve });
+    let r = check_fault(
+        &env,
+        "32",
+        "304 after the kept manifest expired (garbage at latest.json)",
+        Outcome::Rejected,
+        &env.a,
+    )
+    .r;
+    assert!(matches!(&r, Err(UpdateError::Refused { reason }) if reason.contains("expired")), "{r:?}");
+    let reqs = env.server.requests();
+    assert!(reqs.len() == 1 && reqs[0].if_none_match.is_some(), "one conditional request: {reqs:?}");
+}
+
+// Issue 12 item 7: the rollback floor is the highest sequence verified, kept apart from the installed
+// model, and one sequence names one model.
+
+#[test]
+fn a_verified_sequence_whose_download_failed_still_bounds_replays() {
+    let env = Env::with_a_installed();
+    env.publish_b();
+    let seq2 = std::fs::read(env.store.root().join("history/2.json")).unwrap();
+    // Sequence 3 is verified, but its model cannot be fetched.
+    env.store.publish_raw(3, b"model bytes the store lost", &fixture().signer(), |_| {});
+    env.server
+        .set_rule(|r| if r.path.starts_with(MODELS_PREFIX) { Behaviour::Status(404, None) } else { Behaviour::Serve });
+    assert!(matches!(env.updater().check_now(), Err(UpdateError::Network { .. })));
+    // Then the validly signed sequence 2 is replayed: it is above the installed 1, but below the verified 3.
+    env.store.write_latest(&seq2);
+    env.server.set_rule(|_| Behaviour::Serve);
+    let r = check_fault(
+        &env,
+        "33",
+        "sequence 3 verified but not downloaded, then sequence 2 replayed",
+        Outcome::Rejected,
+        &env.a,
+    )
+    .r;
+    let e = r.unwrap_err();
+    assert!(
+        matches!(&e, UpdateError::Refused { .. }) && e.to_string().contains("sequence 2 is lower than sequence 3"),
+        "{e}"
+    );
+    assert!(env.model_requests().is_empty(), "nothing downloaded for a rollback");
+}
+
+#[test]
+fn a_second_model_under_a_verified_sequence_is_a_fork() {
+    let env = Env::with_a_installed();
+    // Sequence 1 again, signed by the pinned key, for model B.
+    let fork = env.store.publish_raw(1, &std::fs::read(&fixture().b).unwrap(), &fixture().signer(), |_| {});
+    let r = check_fault(&env, "34", "sequence 1 signed again for another model (fork)", Outcome::Rejected, &env.a).r;
+    let e = r.unwrap_err();
+    assert!(matches!(&e, UpdateError::Refused { .. }) && e.to_string().contains("fork"), "{e}");
+    assert!(e.to_string().contains(&fork.sha256) && e.to_string().contains(&env.a.sha256), "{e}");
+    assert!(env.model_requests().is_empty());
+}
+
+#[test]
+fn a_damaged_pointer_does_not_lower_the_floor() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    assert!(matches!(env.updater().check_now(), Ok(UpdateStatus::Updated { .. })));
+    let seq1 = std::fs::read(env.store.root().join("history/1.json")).unwrap();
+    let latest = std::fs::read(env.store.root().join("latest.json")).unwrap();
+    // current.json damaged from outside: the cache starts empty, but the floor is kept apart.
+    std::fs::write(env.cache.path().join(CURRENT), b"{ not json").unwrap();
+    env.store.write_latest(&seq1);
+    let u = env.updater();
+    assert_eq!(u.current(), None);
+    let r = u.check_now();
+    assert!(matches!(&r, Err(UpdateError::Refused { reason }) if reason.contains("rollback")), "{r:?}");
+    assert_eq!(u.current(), None, "the replayed sequence 1 was not installed");
+    // The real latest (sequence 2, at the floor with the same model) is installed again.
+    env.store.write_latest(&latest);
+    assert!(matches!(u.check_now(), Ok(UpdateStatus::Updated { .. })));
+    assert_serving(&u, env.cache.path(), &b);
+}
+
+#[test]
+fn a_fall_back_to_the_previous_model_does_not_lower_the_floor() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    assert!(matches!(env.updater().check_now(), Ok(UpdateStatus::Updated { .. })));
+    // B's file is damaged on disk: opening the cache falls back to A (sequence 1).
+    let b_path = env.cache.path().join("models").join(format!("{}.onnx", b.sha256));
+    std::fs::write(&b_path, b"damaged").unwrap();
+    let u = env.updater();
+    assert_eq!(u.current().map(|m| m.sequence), Some(1));
+    // A replay of sequence 1 for another model is still refused: the floor stayed at 2.
+    env.store.publish_raw(1, b"another model one", &fixture().signer(), |_| {});
+    let r = u.check_now();
+    assert!(matches!(&r, Err(UpdateError::Refused { reason }) if reason.contains("rollback")), "{r:?}");
+    assert_serving(&u, env.cache.path(), &env.a);
+}
+
+// Issue 12 item 8: a manifest's validity is bounded and it may not come from the future.
+
+#[test]
+fn a_manifest_from_the_future_is_refused() {
+    let env = Env::with_a_installed();
+    env.store.publish_raw(2, &std::fs::read(&fixture().b).unwrap(), &fixture().signer(), |m| {
+        m.created_at = "2099-01-01T00:00:00Z".parse().unwrap();
+        m.expires_at = "9999-12-31T00:00:00Z".parse().unwrap();
+    });
+    let r = check_fault(&env, "35", "manifest created in 2099, expiring in 9999", Outcome::Rejected, &env.a).r;
+    let e = r.unwrap_err();
+    assert!(matches!(&e, UpdateError::Refused { .. }) && e.to_string().contains("2099-01-01"), "{e}");
+    assert!(env.model_requests().is_empty());
+}
+
+#[test]
+fn an_endless_validity_is_refused() {
+    let env = Env::with_a_installed();
+    env.store.publish_raw(2, &std::fs::read(&fixture().b).unwrap(), &fixture().signer(), |m| {
+        m.expires_at = "9999-12-31T00:00:00Z".parse().unwrap();
+    });
+    let r = check_fault(&env, "36", "manifest created now, expiring in 9999", Outcome::Rejected, &env.a).r;
+    let e = r.unwrap_err();
+    assert!(matches!(&e, UpdateError::Refused { .. }) && e.to_string().contains("400 days"), "{e}");
+    assert!(env.model_requests().is_empty());
 }

@@ -393,6 +393,26 @@ fn a_current_manifest_close_to_expiry_is_re_signed_under_a_new_sequence() {
 }
 
 #[test]
+fn a_validity_phones_would_refuse_is_refused_before_anything_is_written() {
+    use hapticmat_core::delivery::manifest::MAX_VALIDITY_DAYS;
+    let fx = fixture();
+    let ts = TestStore::local();
+    let longest = ReleaseRequest { expires_in_days: MAX_VALIDITY_DAYS as u32, ..request(&fx.a, "run-a") };
+    let s = release(&ts.store, &fx.signer(), &longest).unwrap();
+    assert_eq!((s.expires_at - s.created_at).num_days(), MAX_VALIDITY_DAYS, "the bound itself is publishable");
+    let too_long = ReleaseRequest { expires_in_days: MAX_VALIDITY_DAYS as u32 + 1, ..request(&fx.b, "run-b") };
+    let e = release(&ts.store, &fx.signer(), &too_long).unwrap_err();
+    assert!(matches!(e, ReleaseError::ValidityTooLong { .. }), "{e}");
+    let e = rollback(&ts.store, &fx.signer(), 1, MAX_VALIDITY_DAYS as u32 + 1).unwrap_err();
+    assert!(matches!(e, ReleaseError::ValidityTooLong { .. }), "{e}");
+    assert_eq!(
+        pipeline::release::status(&ts.store).unwrap().latest.map(|m| m.sequence),
+        Some(1),
+        "nothing else was written"
+    );
+}
+
+#[test]
 fn a_model_this_core_cannot_serve_is_refused_before_anything_is_written() {
     let fx = fixture();
     let ts = TestStore::local();

@@ -2,6 +2,10 @@
 //! serving model and the previous known-good one. Every write is a temporary file in the same folder,
 //! fsync, rename, fsync of the folder, so after a crash the pointer names a complete, verified file or
 //! the one before; anything else found on start is a leftover and removed.
+//!
+//! Apart from the pointer, `floor.json` keeps the highest manifest sequence this device has verified and
+//! the model it named: the rollback floor. It only ever rises, and nothing that lowers the installed
+//! model (a failed download, a fall-back to the previous model, a damaged `current.json`) touches it.
 
 use super::manifest::{Manifest, hex, is_sha256_hex};
 use super::transport::TEMP_PREFIX;
@@ -14,6 +18,8 @@ use std::path::{Path, PathBuf};
 pub const CURRENT: &str = "current.json";
 /// Folder of installed models inside the cache.
 pub const MODELS_DIR: &str = "models";
+/// File name of the rollback floor: the highest sequence verified, kept apart from the pointer.
+pub const FLOOR: &str = "floor.json";
 const STATE_FORMAT: u32 = 1;
 
 /// A model installed in the cache.
@@ -46,6 +52,19 @@ pub(crate) struct CacheState {
     pub(crate) etag: Option<String>,
     /// The newest model refused after download (hash or self-test), not fetched again.
     pub(crate) refused: Option<Refused>,
+    /// The verified envelope (as fetched) of the manifest that named `current` under `etag`: a 304 is
+    /// accepted only after it verifies again, still names `current` and has not expired. Caches written
+    /// before it was kept lack it, and then the manifest is fetched unconditionally.
+    #[serde(default)]
+    pub(crate) envelope: Option<String>,
+}
+
+/// What `floor.json` holds: the highest sequence a verified, accepted manifest had, and the model it
+/// named (the same sequence naming another model is a fork).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Floor {
+    pub(crate) sequence: u64,
+    pub(crate) sha256: String,
 }
 
 /// A model as `current.json` records it (file name relative to the models folder).
@@ -87,6 +106,7 @@ pub(crate) struct Cache {
     dir: PathBuf,
     models: PathBuf,
     state: CacheState,
+    floor: Option<Floor>,
 }
 
 impl Cache {
@@ -96,10 +116,41 @@ impl Cache {
         let models = dir.join(MODELS_DIR);
         std::fs::create_dir_all(&models).map_err(|e| DeliveryError::io(&models, e))?;
         let state = read_state(&dir.join(CURRENT));
-        let mut cache = Cache { dir: dir.to_path_buf(), models, state };
+        let floor = read_floor(&dir.join(FLOOR));
+        let mut cache = Cache { dir: dir.to_path_buf(), models, state, floor };
+        // A cache from before the floor was kept (or whose floor file was damaged from outside): the
+        // installed models are the best lower bound there is. Recorded before `repair` can drop them.
+        let installed = [&cache.state.current, &cache.state.previous]
+            .into_iter()
+            .flatten()
+            .max_by_key(|e| e.sequence)
+            .map(|e| Floor { sequence: e.sequence, sha256: e.sha256.clone() });
+        if let Some(f) = installed.filter(|f| cache.floor.as_ref().is_none_or(|c| f.sequence > c.sequence)) {
+            cache.write_floor(f)?;
+        }
         cache.repair()?;
         cache.clean()?;
         Ok(cache)
+    }
+
+    /// The highest sequence verified on this device and the model it named, if any.
+    pub(crate) fn floor(&self) -> Option<&Floor> {
+        self.floor.as_ref()
+    }
+
+    /// Raises the rollback floor to this manifest's sequence (never lowers it; durable before returning).
+    pub(crate) fn raise_floor(&mut self, m: &Manifest) -> Result<()> {
+        if self.floor.as_ref().is_some_and(|f| f.sequence >= m.sequence) {
+            return Ok(());
+        }
+        self.write_floor(Floor { sequence: m.sequence, sha256: m.sha256.clone() })
+    }
+
+    fn write_floor(&mut self, floor: Floor) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(&floor).map_err(|e| DeliveryError::io(&self.dir, e))?;
+        write_atomic(&self.dir.join(FLOOR), &bytes)?;
+        self.floor = Some(floor);
+        Ok(())
     }
 
     /// The folder downloads go to (same filesystem as the installed models, so installing is a rename).
@@ -134,7 +185,13 @@ impl Cache {
 
     /// Moves a verified download into place and points `current.json` at it; the old current becomes
     /// the known-good previous.
-    pub(crate) fn install(&mut self, file: tempfile::NamedTempFile, entry: Entry, etag: Option<String>) -> Result<()> {
+    pub(crate) fn install(
+        &mut self,
+        file: tempfile::NamedTempFile,
+        entry: Entry,
+        etag: Option<String>,
+        envelope: String,
+    ) -> Result<()> {
         let dest = self.models.join(&entry.file);
         file.persist(&dest).map_err(|e| DeliveryError::io(&dest, e.error))?;
         sync_dir(&self.models)?;
@@ -144,17 +201,19 @@ impl Cache {
         }
         next.current = Some(entry);
         next.etag = etag;
+        next.envelope = Some(envelope);
         next.refused = None;
         self.commit(next)?;
         self.clean()
     }
 
-    /// Records the ETag of a manifest that names the serving model (a later 304 then means up to date).
-    pub(crate) fn set_etag(&mut self, etag: Option<String>) -> Result<()> {
-        if self.state.etag == etag {
+    /// Records the ETag and verified envelope of a manifest that names the serving model (a later 304
+    /// then means up to date, once the envelope verifies again and has not expired).
+    pub(crate) fn set_manifest(&mut self, etag: Option<String>, envelope: String) -> Result<()> {
+        if self.state.etag == etag && self.state.envelope.as_ref() == Some(&envelope) {
             return Ok(());
         }
-        let next = CacheState { etag, ..self.state.clone() };
+        let next = CacheState { etag, envelope: Some(envelope), ..self.state.clone() };
         self.commit(next)
     }
 
@@ -175,6 +234,7 @@ impl Cache {
         }
         next.current = next.previous.take();
         next.etag = None;
+        next.envelope = None;
         self.commit(next)?;
         self.clean()
     }
@@ -203,6 +263,7 @@ impl Cache {
             log::warn!("model cache: the serving model is missing or damaged; falling back to the previous one");
             next.current = next.previous.take();
             next.etag = None;
+            next.envelope = None;
         }
         self.commit(next)
     }
@@ -239,6 +300,19 @@ impl Cache {
 
 const STATE_TEMP_PREFIX: &str = ".current-";
 
+fn read_floor(path: &Path) -> Option<Floor> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes)
+        .inspect_err(|e| {
+            // Written atomically, so this is damage from outside; the installed models bound it from below.
+            log::warn!(
+                "model cache: {} is unreadable ({e}); the rollback floor falls back to the installed models",
+                path.display()
+            );
+        })
+        .ok()
+}
+
 fn read_state(path: &Path) -> CacheState {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
@@ -258,4 +332,61 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 fn sync_dir(dir: &Path) -> Result<()> {
     // A rename is durable only once the folder itself is on disk.
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| DeliveryError::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::testing::manifest;
+    use std::io::Write;
+
+    fn install(cache: &mut Cache, sequence: u64, bytes: &[u8]) -> Manifest {
+        let m = manifest(sequence, bytes);
+        let mut f = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile_in(cache.models_dir()).unwrap();
+        f.write_all(bytes).unwrap();
+        cache.raise_floor(&m).unwrap();
+        cache.install(f, Entry::for_manifest(&m), None, String::new()).unwrap();
+        m
+    }
+
+    fn floor_of(cache: &Cache) -> Option<u64> {
+        cache.floor().map(|f| f.sequence)
+    }
+
+    #[test]
+    fn the_floor_only_rises_whatever_lowers_the_installed_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(floor_of(&cache), None);
+        install(&mut cache, 1, b"model one");
+        install(&mut cache, 2, b"model two");
+        // Sequence 3 verified, its download never completed.
+        cache.raise_floor(&manifest(3, b"model three")).unwrap();
+        cache.raise_floor(&manifest(1, b"model one")).unwrap();
+        assert_eq!(floor_of(&cache), Some(3), "never lowered");
+        // The serving model fails: fall back to sequence 1. The floor stays.
+        cache.demote_current("does not load".into()).unwrap();
+        assert_eq!(cache.current().map(|m| m.sequence), Some(1));
+        assert_eq!(floor_of(&cache), Some(3));
+        // Reopened from disk, with the pointer damaged from outside: still 3.
+        std::fs::write(dir.path().join(CURRENT), b"\0\0garbage").unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(cache.current(), None);
+        assert_eq!(cache.floor(), Some(&Floor { sequence: 3, sha256: manifest(3, b"model three").sha256 }));
+    }
+
+    #[test]
+    fn a_cache_without_a_floor_takes_the_installed_models_as_its_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = Cache::open(dir.path()).unwrap();
+        install(&mut cache, 4, b"model four");
+        // A cache from before the floor existed, or whose floor file was damaged.
+        std::fs::write(dir.path().join(FLOOR), b"not json").unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(floor_of(&cache), Some(4));
+        std::fs::remove_file(dir.path().join(FLOOR)).unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(floor_of(&cache), Some(4));
+        assert!(dir.path().join(FLOOR).exists(), "written back at once");
+    }
 }

@@ -22,6 +22,13 @@ pub const HISTORY_PREFIX: &str = "history/";
 /// Largest manifest or envelope accepted: a few hundred bytes in practice, so anything bigger is an attack
 /// or a wrong file, and it must not fill the phone's memory.
 pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
+/// Longest validity a manifest may claim (`expires_at − created_at`), in days. The publisher signs for 30
+/// days by default and refuses more than this itself (pipeline `release`), so only a manifest made to pin
+/// a model for ever exceeds it: a signing key stolen once must not yield metadata that never expires.
+pub const MAX_VALIDITY_DAYS: i64 = 400;
+/// How far a manifest's `created_at` may lie ahead of this device's clock (phone clocks drift; a publisher
+/// clock a little fast must not break updates). Beyond it the manifest is refused as made in the future.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 3600;
 
 /// The feature and label contract a model serves; the core installs only a model whose contract is its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,8 +183,25 @@ impl Manifest {
         Ok(())
     }
 
-    /// Fails if the manifest has expired at `now`.
+    /// Fails if the manifest is not valid at `now`: made in the future (beyond [`MAX_CLOCK_SKEW_SECS`]),
+    /// claiming a validity longer than [`MAX_VALIDITY_DAYS`], or expired.
     pub fn check_fresh(&self, now: DateTime<Utc>) -> Result<()> {
+        if self.created_at - now > chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS) {
+            return Err(DeliveryError::CreatedInFuture {
+                created_at: self.created_at.to_rfc3339(),
+                now: now.to_rfc3339(),
+                skew_s: MAX_CLOCK_SKEW_SECS,
+            });
+        }
+        let validity = self.expires_at - self.created_at;
+        if validity > chrono::Duration::days(MAX_VALIDITY_DAYS) {
+            return Err(DeliveryError::ValidityTooLong {
+                days: validity.num_days(),
+                created_at: self.created_at.to_rfc3339(),
+                expires_at: self.expires_at.to_rfc3339(),
+                max_days: MAX_VALIDITY_DAYS,
+            });
+        }
         if now >= self.expires_at {
             return Err(DeliveryError::Expired { expires_at: self.expires_at.to_rfc3339(), now: now.to_rfc3339() });
         }
@@ -264,6 +288,35 @@ mod tests {
         let m = manifest(1, b"x");
         assert!(m.check_fresh(m.created_at).is_ok());
         assert!(matches!(m.check_fresh(m.expires_at), Err(DeliveryError::Expired { .. })));
+    }
+
+    #[test]
+    fn a_manifest_made_in_the_future_is_refused_beyond_the_clock_skew() {
+        let now = chrono::Utc::now();
+        let mut m = manifest(1, b"x");
+        m.created_at = now + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS - 60);
+        m.expires_at = m.created_at + chrono::Duration::days(30);
+        assert!(m.check_fresh(now).is_ok(), "a publisher clock a little fast is tolerated");
+        m.created_at = now + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECS + 60);
+        assert!(matches!(m.check_fresh(now), Err(DeliveryError::CreatedInFuture { .. })));
+        // Issue 12 item 8: created in 2099, expiring in 9999.
+        m.created_at = "2099-01-01T00:00:00Z".parse().unwrap();
+        m.expires_at = "9999-12-31T00:00:00Z".parse().unwrap();
+        let e = m.check_fresh(now).unwrap_err();
+        assert!(matches!(e, DeliveryError::CreatedInFuture { .. }), "{e}");
+        assert!(e.to_string().contains("2099-01-01"), "{e}");
+    }
+
+    #[test]
+    fn a_validity_longer_than_the_bound_is_refused() {
+        let now = chrono::Utc::now();
+        let mut m = manifest(1, b"x");
+        m.created_at = now - chrono::Duration::days(1);
+        m.expires_at = m.created_at + chrono::Duration::days(MAX_VALIDITY_DAYS);
+        assert!(m.check_fresh(now).is_ok(), "exactly the bound is accepted");
+        m.expires_at = "9999-12-31T00:00:00Z".parse().unwrap();
+        let e = m.check_fresh(now).unwrap_err();
+        assert!(matches!(e, DeliveryError::ValidityTooLong { max_days: MAX_VALIDITY_DAYS, .. }), "{e}");
     }
 
     #[test]

@@ -43,9 +43,29 @@ pub enum DeliveryError {
     /// The manifest's validity has ended.
     #[error("manifest expired at {expires_at} (now {now})")]
     Expired { expires_at: String, now: String },
-    /// The manifest offers an older model than the installed one.
-    #[error("rollback refused: manifest sequence {offered} is lower than installed sequence {installed}")]
+    /// The manifest was signed further in the future than the allowed clock skew.
+    #[error("manifest created at {created_at}, more than {skew_s} s after now ({now})")]
+    CreatedInFuture { created_at: String, now: String, skew_s: i64 },
+    /// The manifest claims a validity window longer than this core accepts.
+    #[error(
+        "manifest valid for {days} days ({created_at} to {expires_at}), more than the {max_days} days this core accepts"
+    )]
+    ValidityTooLong { days: i64, created_at: String, expires_at: String, max_days: i64 },
+    /// The manifest's sequence is below the highest this device has verified (the rollback floor, kept
+    /// apart from the installed model so a failed download, a fall-back or a damaged pointer cannot lower it).
+    #[error(
+        "rollback refused: manifest sequence {offered} is lower than sequence {installed}, the highest this device has verified"
+    )]
     Rollback { offered: u64, installed: u64 },
+    /// The store signed two different models under one sequence.
+    #[error(
+        "fork refused: manifest sequence {sequence} names model {offered}, but this device verified sequence {sequence} as model {verified}"
+    )]
+    Fork { sequence: u64, verified: String, offered: String },
+    /// The store answered 304 Not Modified where it may not: to a request that was not conditional, or
+    /// when the manifest the device kept can no longer be trusted to name the serving model.
+    #[error("304 Not Modified refused: {0}")]
+    NotModifiedRefused(String),
     /// The model serves a feature/label contract this core does not.
     #[error("unsupported model contract: {what} is {found}, this core needs {expected}")]
     UnsupportedContract { what: &'static str, found: String, expected: String },

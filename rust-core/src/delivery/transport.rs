@@ -56,7 +56,8 @@ enum Base {
 /// The answer to a conditional manifest request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ManifestFetch {
-    /// 304: the manifest has the ETag we sent.
+    /// 304 to a conditional request: the manifest has the ETag we sent (never returned for an
+    /// unconditional request: that 304 is an error).
     NotModified,
     /// New bytes, and their ETag if the server gave one.
     Fetched { bytes: Vec<u8>, etag: Option<String> },
@@ -173,6 +174,14 @@ impl Transport {
         }
         let mut resp = self.send(req).await?;
         if resp.status() == StatusCode::NOT_MODIFIED {
+            // "Not modified" means something only as the answer to a conditional request; unasked, it
+            // would let a store (or anyone in the path) freeze the device on what it has, unchecked.
+            if etag.is_none() {
+                return Err(DeliveryError::NotModifiedRefused(format!(
+                    "{} answered 304 to a request that was not conditional (no If-None-Match sent)",
+                    redact(url)
+                )));
+            }
             return Ok(ManifestFetch::NotModified);
         }
         check_status(&resp, url)?;

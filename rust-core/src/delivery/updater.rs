@@ -100,10 +100,14 @@ impl From<DeliveryError> for UpdateError {
             DeliveryError::MalformedEnvelope(_)
             | DeliveryError::MalformedManifest(_)
             | DeliveryError::UnknownKey { .. }
-            | DeliveryError::BadSignature { .. } => UpdateError::Untrusted { reason },
+            | DeliveryError::BadSignature { .. }
+            | DeliveryError::NotModifiedRefused(_) => UpdateError::Untrusted { reason },
             DeliveryError::UnsupportedSchema { .. }
             | DeliveryError::Expired { .. }
+            | DeliveryError::CreatedInFuture { .. }
+            | DeliveryError::ValidityTooLong { .. }
             | DeliveryError::Rollback { .. }
+            | DeliveryError::Fork { .. }
             | DeliveryError::UnsupportedContract { .. } => UpdateError::Refused { reason },
             DeliveryError::TooLarge { what: "manifest", .. } => UpdateError::Untrusted { reason },
             DeliveryError::TooLarge { .. } | DeliveryError::HashMismatch { .. } | DeliveryError::SelfTest(_) => {
@@ -339,28 +343,36 @@ impl Updater {
     async fn check(&self, cache: &mut Cache, offered: &mut Option<u64>) -> Result<UpdateStatus, DeliveryError> {
         self.emit(ProgressEvent::CheckingManifest);
         let installed = cache.current();
-        // Only a manifest that named the serving model may be skipped on 304.
-        let etag = installed.as_ref().and(cache.state().etag.clone());
+        // Only a manifest that named the serving model, and that was kept to be checked again, may be
+        // skipped on 304; without one the request is unconditional and a 304 to it is refused.
+        let etag = match (&installed, &cache.state().envelope) {
+            (Some(_), Some(_)) => cache.state().etag.clone(),
+            _ => None,
+        };
         let mut events = |e: TransferEvent| self.emit(e.into());
         let fetched = self.transport.fetch_manifest(LATEST, etag.as_deref(), &self.cancel, &mut events).await?;
         let (bytes, etag) = match fetched {
             ManifestFetch::NotModified => {
-                if let Some(model) = installed {
-                    return Ok(UpdateStatus::UpToDate { model });
-                }
-                return Err(DeliveryError::Network("304 Not Modified without an installed model".into()));
+                let model = self.not_modified(cache, installed, offered)?;
+                return Ok(UpdateStatus::UpToDate { model });
             }
             ManifestFetch::Fetched { bytes, etag } => (bytes, etag),
         };
         let manifest = self.config.pinned_keys.verify(&bytes)?;
+        // Verified, so the bytes are the JSON envelope the publisher wrote.
+        let envelope = String::from_utf8_lossy(&bytes).into_owned();
         *offered = Some(manifest.sequence);
-        self.accept(&manifest, installed.as_ref())?;
+        self.accept(&manifest, cache)?;
         if let Some(model) = installed.filter(|m| m.sequence == manifest.sequence) {
-            if model.sha256 == manifest.sha256 {
-                cache.set_etag(etag)?;
-            } else {
-                log::warn!("store reuses sequence {} for another model; keeping the installed one", model.sequence);
+            if model.sha256 != manifest.sha256 {
+                // `accept` compares with the floor; this is the installed model's own sequence.
+                return Err(DeliveryError::Fork {
+                    sequence: model.sequence,
+                    verified: model.sha256,
+                    offered: manifest.sha256.clone(),
+                });
             }
+            cache.set_manifest(etag, envelope)?;
             return Ok(UpdateStatus::UpToDate { model });
         }
         if let Some(r) = cache.state().refused.as_ref().filter(|r| r.sha256 == manifest.sha256) {
@@ -387,22 +399,62 @@ impl Updater {
             cache.refuse(&manifest, e.to_string())?;
             return Err(e);
         }
-        cache.install(file, Entry::for_manifest(&manifest), etag)?;
+        cache.install(file, Entry::for_manifest(&manifest), etag, envelope)?;
         let model = cache.current().ok_or_else(|| DeliveryError::io(cache.models_dir(), "install lost the model"))?;
         Ok(UpdateStatus::Updated { model })
     }
 
-    /// Signed is not enough: the manifest must be fresh, not a rollback, for this core's contract and size.
-    fn accept(&self, m: &Manifest, installed: Option<&InstalledModel>) -> Result<(), DeliveryError> {
+    /// A 304 to the conditional request: up to date only if the manifest kept with the serving model
+    /// still verifies with the pinned keys, still names that model, and is still valid now. A 304 says
+    /// nothing about expiry, so without this a frozen store would keep a device on a stale model for ever.
+    fn not_modified(
+        &self,
+        cache: &Cache,
+        installed: Option<InstalledModel>,
+        offered: &mut Option<u64>,
+    ) -> Result<InstalledModel, DeliveryError> {
+        let refused = |why: String| DeliveryError::NotModifiedRefused(why);
+        let model = installed.ok_or_else(|| refused("no model is installed".into()))?;
+        let envelope = cache.state().envelope.as_deref().ok_or_else(|| refused("no verified manifest kept".into()))?;
+        let kept = self
+            .config
+            .pinned_keys
+            .verify(envelope.as_bytes())
+            .map_err(|e| refused(format!("the kept manifest no longer verifies: {e}")))?;
+        *offered = Some(kept.sequence);
+        if (kept.sequence, kept.sha256.as_str()) != (model.sequence, model.sha256.as_str()) {
+            return Err(refused(format!(
+                "the kept manifest names sequence {} ({}), the serving model is sequence {} ({})",
+                kept.sequence, kept.sha256, model.sequence, model.sha256
+            )));
+        }
+        kept.check_fresh(chrono::Utc::now())?;
+        Ok(model)
+    }
+
+    /// Signed is not enough: the manifest must be valid now (not expired, not from the future, not valid
+    /// for longer than the bound), not below the highest sequence this device has verified, not another
+    /// model under a verified sequence, and for this core's contract and size. An accepted manifest
+    /// raises the rollback floor (durably) before anything is downloaded.
+    fn accept(&self, m: &Manifest, cache: &mut Cache) -> Result<(), DeliveryError> {
         m.check_fresh(chrono::Utc::now())?;
-        if let Some(i) = installed.filter(|i| m.sequence < i.sequence) {
-            return Err(DeliveryError::Rollback { offered: m.sequence, installed: i.sequence });
+        if let Some(f) = cache.floor() {
+            if m.sequence < f.sequence {
+                return Err(DeliveryError::Rollback { offered: m.sequence, installed: f.sequence });
+            }
+            if m.sequence == f.sequence && m.sha256 != f.sha256 {
+                return Err(DeliveryError::Fork {
+                    sequence: m.sequence,
+                    verified: f.sha256.clone(),
+                    offered: m.sha256.clone(),
+                });
+            }
         }
         m.contract.check_supported()?;
         if m.size > self.config.max_model_bytes {
             return Err(DeliveryError::TooLarge { what: "model (manifest size)", limit: self.config.max_model_bytes });
         }
-        Ok(())
+        cache.raise_floor(m)
     }
 
     fn emit(&self, event: ProgressEvent) {
