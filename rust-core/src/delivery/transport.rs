@@ -115,9 +115,7 @@ impl Transport {
             .tcp_nodelay(true);
         #[cfg(target_os = "android")]
         let builder = android_trust_store(builder);
-        let client = builder
-            .build()
-            .map_err(|e| DeliveryError::Config(format!("HTTP client: {e}")))?;
+        let client = builder.build().map_err(|e| DeliveryError::Config(format!("HTTP client: {e}")))?;
         Ok(Transport { base, client, cfg })
     }
 
@@ -344,7 +342,9 @@ fn platform_roots(dirs: &[&str]) -> Vec<reqwest::Certificate> {
         let certs: Vec<_> = entries
             .flatten()
             .filter_map(|e| std::fs::read(e.path()).ok())
-            .filter_map(|pem| reqwest::Certificate::from_pem(&pem).ok())
+            // from_pem_bundle parses (from_pem only keeps the bytes): a file with no certificate gives none
+            .filter_map(|pem| reqwest::Certificate::from_pem_bundle(&pem).ok())
+            .flatten()
             .collect();
         if !certs.is_empty() {
             return certs;
