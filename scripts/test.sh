@@ -13,6 +13,10 @@
 #      bus and an emulated BlueZ); each test starts and stops its own emulator;
 #   7. the Kotlin on the host JVM with Maven: scripts/test-kotlin.sh (the facade over the UniFFI bindings,
 #      against the real library) and scripts/test-app.sh (the app's state holders and screens);
+#   8. scripts/check-android.sh: rust-core cross-built for arm64-v8a, armeabi-v7a and x86_64 without the NDK
+#      (zig as C compiler and linker) and each library checked (ELF machine, 16 KB pages, DT_NEEDED, JNI and
+#      UniFFI exports, size budget); its target dir is cached under ~/.cache/hapticmat. Runs last, so a
+#      failure there still lets every other test run and be counted;
 # Ends with one line totalling the tests: "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +60,10 @@ scripts/bench-quantize.sh --smoke
 scripts/lint-ops.sh
 scripts/test-kotlin.sh 2>&1 | tee build/test-kotlin.log
 scripts/test-app.sh 2>&1 | tee build/test-app.log
-cat build/test.log build/test-kotlin.log build/test-app.log | awk '
+android_status=0
+scripts/check-android.sh 2>&1 | tee build/test-android.log || android_status=$?
+cat build/test.log build/test-kotlin.log build/test-app.log build/test-android.log | awk '
   /^test result:/ { p += $4; f += $6 }
-  /^(kotlin|app) tests:/ { p += $3; f += $5 }
+  /^(kotlin|app|android) tests:/ { p += $3; f += $5 }
   END { printf "tests: %d passed, %d failed\n", p, f }'
+exit "$android_status"

@@ -3,8 +3,8 @@
 //! logcat and initialises btleplug's Android backend, which needs a JNI environment on a thread whose
 //! class loader sees the app's classes (btleplug's droidplug Java classes are in the AAR).
 //!
-//! Compiled only for Android; this repository's machines have no NDK, so it is built by the AAR's
-//! cargo-ndk task, not by the tests here.
+//! Compiled only for Android: by the AAR's cargo-ndk task with the NDK, and without it by
+//! scripts/check-android.sh (a verification build run by the tests; nothing here loads it).
 
 use jni::JavaVM;
 use jni::sys::{JNI_ERR, JNI_VERSION_1_6, jint};

@@ -71,7 +71,9 @@ pub fn runtime_library() -> PathBuf {
         return PathBuf::from(p);
     }
     // The library scripts/setup.sh installed when this was built (.cargo/config.toml sets it), so a
-    // binary built here runs without environment variables; elsewhere (a phone) the file is absent.
+    // binary built here runs without environment variables. A host path means nothing on a phone: the
+    // Android library never carries it.
+    #[cfg(not(target_os = "android"))]
     if let Some(p) = option_env!("ORT_DYLIB_PATH").map(PathBuf::from).filter(|p| p.is_file()) {
         return p;
     }

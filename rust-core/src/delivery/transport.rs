@@ -107,15 +107,16 @@ impl Transport {
                 attempt.follow()
             }
         });
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .read_timeout(cfg.idle_timeout)
             .redirect(policy)
             .user_agent(concat!("hapticmat-core/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| DeliveryError::Config(format!("HTTP client: {e}")))?;
+            .tcp_nodelay(true);
+        #[cfg(target_os = "android")]
+        let builder = android_trust_store(builder);
+        let client = builder.build().map_err(|e| DeliveryError::Config(format!("HTTP client: {e}")))?;
         Ok(Transport { base, client, cfg })
     }
 
@@ -337,6 +338,41 @@ fn join(base: &Url, key: &str) -> Result<Url> {
     base.join(key).map_err(|e| DeliveryError::Config(format!("object key {key:?}: {e}")))
 }
 
+/// Where Android keeps the CA certificates it trusts: the updatable Conscrypt module's copy (Android 14+),
+/// else the system image's. Each file is one PEM certificate after a text dump of it.
+#[cfg(any(target_os = "android", test))]
+const ANDROID_CA_DIRS: &[&str] = &["/apex/com.android.conscrypt/cacerts", "/system/etc/security/cacerts"];
+
+/// The certificates in the first of `dirs` that holds any (files that are not PEM certificates skipped).
+#[cfg(any(target_os = "android", test))]
+fn platform_roots(dirs: &[&str]) -> Vec<reqwest::Certificate> {
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let certs: Vec<_> = entries
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            // from_pem_bundle parses (from_pem only keeps the bytes): a file with no certificate gives none
+            .filter_map(|pem| reqwest::Certificate::from_pem_bundle(&pem).ok())
+            .flatten()
+            .collect();
+        if !certs.is_empty() {
+            return certs;
+        }
+    }
+    Vec::new()
+}
+
+/// On Android, https stores are trusted through the platform's CA store (what the user's device trusts,
+/// updated with it), not a root list compiled into the library (hosts use webpki-roots).
+#[cfg(target_os = "android")]
+fn android_trust_store(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    let roots = platform_roots(ANDROID_CA_DIRS);
+    if roots.is_empty() {
+        log::warn!("no CA certificates in {ANDROID_CA_DIRS:?}: https model stores will be refused");
+    }
+    roots.into_iter().fold(builder.tls_built_in_root_certs(false), |b, c| b.add_root_certificate(c))
+}
+
 fn check_status(resp: &reqwest::Response, url: &Url) -> Result<()> {
     let status = resp.status();
     if status.is_success() {
@@ -508,6 +544,27 @@ pub fn fetch_object(
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    /// Android's CA folders hold one PEM certificate per file after a text dump of it; the reader takes
+    /// those, skips what is not a certificate and moves past missing folders. (Debian's bundle supplies a
+    /// real root to write in Android's layout.)
+    #[test]
+    fn platform_roots_reads_androids_ca_folder_layout() {
+        let bundle = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").expect("Debian's CA bundle");
+        let (begin, end) = ("-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----");
+        let a = bundle.find(begin).expect("a certificate");
+        let b = a + bundle[a..].find(end).expect("its end") + end.len();
+        let dir = tempfile::tempdir().unwrap();
+        let text = "Certificate:\n    Data:\n        Version: 3 (0x2)\n";
+        std::fs::write(dir.path().join("5ed36f99.0"), format!("{text}{}\n", &bundle[a..b])).unwrap();
+        std::fs::write(dir.path().join("README"), "not a certificate\n").unwrap();
+        let roots = platform_roots(&["/nonexistent/cacerts", dir.path().to_str().unwrap()]);
+        assert_eq!(roots.len(), 1);
+        let builder = reqwest::Client::builder().tls_built_in_root_certs(false);
+        roots.into_iter().fold(builder, |b, c| b.add_root_certificate(c)).build().expect("a client trusting it");
+        assert!(platform_roots(&["/nonexistent/cacerts"]).is_empty());
+        assert_eq!(ANDROID_CA_DIRS.len(), 2);
+    }
 
     #[test]
     fn backoff_doubles_within_its_bounds_with_jitter() {

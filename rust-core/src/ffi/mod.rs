@@ -57,7 +57,9 @@ pub fn core_version() -> String {
 }
 
 /// Panics on purpose, so the app's tests can check that a Rust panic reaches Kotlin as an exception
-/// (`InternalException`) and does not abort the process. Never call it otherwise.
+/// (`InternalException`) and does not abort the process. Never call it otherwise. Only in debug builds
+/// (the host-JVM tests use `target/debug`): release and Android libraries do not export it.
+#[cfg(debug_assertions)]
 #[doc(hidden)]
 #[uniffi::export]
 pub fn ffi_panic_probe(message: String) {
