@@ -45,12 +45,7 @@ pub fn classify(
     set: &Windows,
 ) -> Result<(ClassMetrics, Vec<[f32; NUM_STATES]>), InferenceError> {
     let probs = model.predict_batch(&set.x)?;
-    let mut confusion = [[0usize; NUM_STATES]; NUM_STATES];
-    // Windows known only as "present" have no posture to score; presence is scored on replays.
-    for (p, &y) in probs.iter().zip(&set.y).filter(|(_, y)| **y != PRESENT_ANY) {
-        confusion[y as usize][argmax(p)] += 1;
-    }
-    Ok((metrics_from_confusion(confusion), probs))
+    Ok((metrics_from_confusion(confusion_of(&probs, set)), probs))
 }
 
 /// Scores a model on labelled windows, every subject with its personal calibration; `None` when the
@@ -63,11 +58,17 @@ pub fn classify_calibrated(
         return Ok(None);
     }
     let probs = model.predict_batch_with(&set.x, Some(&set.user_loads(true)))?;
+    Ok(Some((metrics_from_confusion(confusion_of(&probs, set)), probs)))
+}
+
+/// `confusion[truth][predicted]` of `probs` against the set's labels. Windows known only as
+/// "present" have no posture to score; presence is scored on replays.
+fn confusion_of(probs: &[[f32; NUM_STATES]], set: &Windows) -> [[usize; NUM_STATES]; NUM_STATES] {
     let mut confusion = [[0usize; NUM_STATES]; NUM_STATES];
     for (p, &y) in probs.iter().zip(&set.y).filter(|(_, y)| **y != PRESENT_ANY) {
         confusion[y as usize][argmax(p)] += 1;
     }
-    Ok(Some((metrics_from_confusion(confusion), probs)))
+    confusion
 }
 
 /// Index of the largest probability.

@@ -117,7 +117,8 @@ pub struct ModelInfo {
     pub quantized: bool,
 }
 
-fn window_only() -> Vec<String> {
+/// The inputs of a model that reads the window alone (what older models and manifests mean).
+pub(crate) fn window_only() -> Vec<String> {
     vec![INPUT_NAME.to_string()]
 }
 

@@ -46,15 +46,12 @@ pub struct Contract {
     /// Every input tensor the model reads, in graph order: the window, and `user_load` for a model
     /// that reads the personal calibration (crate::personal). Absent in older manifests, which
     /// meant the window alone. A phone refuses a model that needs an input it cannot give.
-    #[serde(default = "window_only")]
+    #[serde(default = "crate::inference::window_only")]
     pub inputs: Vec<String>,
     /// Name of the output tensor.
     pub output: String,
 }
 
-fn window_only() -> Vec<String> {
-    vec![INPUT_NAME.to_string()]
-}
 
 impl Contract {
     /// The contract of this build of the core.
