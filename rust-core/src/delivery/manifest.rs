@@ -52,7 +52,6 @@ pub struct Contract {
     pub output: String,
 }
 
-
 impl Contract {
     /// The contract of this build of the core.
     pub fn current() -> Self {
