@@ -128,6 +128,9 @@ class Adapter(ServiceInterface):
     def _set_discovering(self, before):
         if before != self.discovering:
             self.emit_properties_changed({"Discovering": self.discovering})
+        # Whether a client still scans, for tests that check a cancelled scan stops the radio.
+        self.emu.stats["discovering"] = self.discovering
+        self.emu.save_stats()
 
     @method()
     def SetDiscoveryFilter(self, properties: "a{sv}"):
@@ -146,8 +149,8 @@ class Adapter(ServiceInterface):
             raise DBusError("org.bluez.Error.InProgress", "Operation already in progress")
         before = self.discovering
         self.discovering_clients.add(sender)
-        self._set_discovering(before)
         self.emu.stats["scans"] += 1
+        self._set_discovering(before)
         self.emu.discovery_started()
 
     @method()
@@ -500,7 +503,7 @@ class Emulator:
         self.stream_task = None
         self.disconnects_done = 0
         self.stall_done = False
-        self.stats = {"scans": 0, "connections": [], "notifications": 0, "malformed": 0, "faults_disconnect": 0}
+        self.stats = {"scans": 0, "discovering": False, "connections": [], "notifications": 0, "malformed": 0, "faults_disconnect": 0}
         self._sender = None
 
     def current_sender(self):

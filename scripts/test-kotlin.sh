@@ -74,6 +74,7 @@ mvn -B -q --no-transfer-progress -f android-app/core/pom.xml test \
   -Dhapticmat.ortLibrary="$root/$ort" \
   -Dhapticmat.pipeline="$root/target/debug/pipeline" \
   -Dhapticmat.dbusAddress="$dbus_address" \
+  -Dhapticmat.emulatorStats="$HM_EMU_DIR/stats.json" \
   -Dhapticmat.requireEmulator="${HM_REQUIRE_SERVICES:-0}" \
   "${mvn_args[@]}" 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g' || rc=$?
 

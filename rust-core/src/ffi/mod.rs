@@ -27,7 +27,7 @@ pub use records::{
     MonitorStats, PersonalCalibrationStatus, PresenceState, SessionStatus, UpdateOutcome, UpdateProgress, UpdateReport,
     UpdateResult, UpdaterSettings,
 };
-pub use scan::scan_for_mats;
+pub use scan::{MatScanListener, scan_for_mats, start_mat_scan};
 pub use task::TaskHandle;
 pub use updater::{ModelUpdater, UpdateProgressListener};
 

@@ -11,7 +11,7 @@ mod session;
 mod tests;
 mod transport;
 
-pub use transport::{BtleplugLink, BtleplugTransport, DiscoveredMat, scan_mats, scan_mats_blocking};
+pub use transport::{BtleplugLink, BtleplugTransport, DiscoveredMat, scan_mats, scan_mats_blocking, scan_mats_until};
 
 use super::{CancelToken, FrameSource, SourceError, SourceEvent, SourceStatus};
 use crate::frame::Frame;

@@ -342,3 +342,64 @@ pub fn scan_mats_blocking(timeout: Duration) -> Result<Vec<DiscoveredMat>, BleEr
         .map_err(|e| BleError::Runtime { reason: e.to_string() })?;
     worker.join().unwrap_or_else(|_| Err(BleError::Runtime { reason: "the scan thread panicked".to_string() }))
 }
+
+/// A device heard again is reported only when its name changed or its signal moved by at least this
+/// much: a list on screen should not redraw for every advertisement (a mat advertises every second).
+const RSSI_REPORT_STEP_DB: i16 = 4;
+
+/// One scan, for as long as the caller wants, reporting each peripheral that may be a mat as it is heard
+/// (again when its name changes or its signal moves by [`RSSI_REPORT_STEP_DB`]), until `stop` resolves;
+/// then the radio stops scanning. One start and one stop, whatever the duration: Android lets an app
+/// start five scans per 30 s, so slices of short scans are throttled into silence. `started` is called
+/// once the radio scans (before any device is reported). Radio I/O; needs a tokio runtime.
+pub async fn scan_mats_until(
+    started: impl FnOnce(),
+    mut on_found: impl FnMut(DiscoveredMat, bool),
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), BleError> {
+    let transport = BtleplugTransport::new().await?;
+    transport.ensure_powered().await?;
+    let mut events = transport
+        .adapter
+        .events()
+        .await
+        .map_err(|e| stack_error(e, |reason| BleError::ScanFailed { reason }))?;
+    transport.start_scan().await?;
+    started();
+    let mut reported: std::collections::HashMap<String, (Option<String>, Option<i16>)> = Default::default();
+    tokio::pin!(stop);
+    let outcome = loop {
+        let id = tokio::select! {
+            () = &mut stop => break Ok(()),
+            event = events.next() => match event {
+                Some(CentralEvent::DeviceDiscovered(id) | CentralEvent::DeviceUpdated(id)) => id,
+                Some(CentralEvent::StateUpdate(CentralState::PoweredOff)) => {
+                    break Err(BleError::Unavailable { reason: "Bluetooth was turned off".to_string() });
+                }
+                Some(_) => continue,
+                None => break Err(BleError::ScanFailed { reason: "the Bluetooth stack ended the scan".to_string() }),
+            },
+        };
+        let Ok(peripheral) = transport.adapter.peripheral(&id).await else { continue };
+        let Ok(Some(props)) = peripheral.properties().await else { continue };
+        let advertises_service = props.services.contains(&MAT_SERVICE);
+        let name = props.local_name.or(props.advertisement_name);
+        if props.rssi.is_none() || (name.is_none() && !advertises_service) {
+            continue;
+        }
+        let id = id.to_string();
+        let changed = match reported.get(&id) {
+            None => true,
+            Some((last_name, last_rssi)) => {
+                *last_name != name
+                    || last_rssi.zip(props.rssi).is_some_and(|(a, b)| (a - b).abs() >= RSSI_REPORT_STEP_DB)
+            }
+        };
+        if changed {
+            reported.insert(id.clone(), (name.clone(), props.rssi));
+            on_found(DiscoveredMat { id, name, rssi: props.rssi }, advertises_service);
+        }
+    };
+    transport.stop_scan().await;
+    outcome
+}

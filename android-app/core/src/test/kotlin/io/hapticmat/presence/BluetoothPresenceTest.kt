@@ -1,10 +1,12 @@
 package io.hapticmat.presence
 
 import io.hapticmat.core.ConnectionStatus
+import io.hapticmat.core.MatDevice
 import io.hapticmat.core.MatSource
 import io.hapticmat.core.MonitorState
 import io.hapticmat.core.PresenceState
 import io.hapticmat.core.SessionStatus
+import java.io.File
 import kotlin.test.assertEquals
 import kotlin.test.assertTrue
 import kotlin.test.fail
@@ -12,6 +14,8 @@ import kotlin.time.Duration.Companion.seconds
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
@@ -27,14 +31,59 @@ import org.junit.jupiter.api.Test
 class BluetoothPresenceTest {
     private val address = System.getProperty("hapticmat.dbusAddress").orEmpty()
 
-    @Test
-    fun `the emulated mat over Bluetooth gives presence states`() = runBlocking<Unit> {
+    private fun requireEmulator() {
         if (address.isBlank()) {
             if (System.getProperty("hapticmat.requireEmulator") == "1") {
                 fail("no mat emulator: scripts/test-kotlin.sh starts one (scripts/mat-emulator.sh)")
             }
             assumeTrue(false, "no mat emulator (run through scripts/test-kotlin.sh)")
         }
+    }
+
+    /** What the emulated BlueZ saw (scripts/mat_emulator.py keeps it in stats.json). */
+    private fun emulatorStats(): String = File(System.getProperty("hapticmat.emulatorStats")).readText()
+
+    private fun scansStarted(): Int = Regex("\"scans\": (\\d+)").find(emulatorStats())!!.groupValues[1].toInt()
+
+    private fun radioScanning(): Boolean = emulatorStats().contains("\"discovering\": true")
+
+    @Test
+    fun `one streaming scan lists the mat as it is heard and cancelling it stops the radio`() = runBlocking<Unit> {
+        requireEmulator()
+        val startsBefore = scansStarted()
+        val lists = mutableListOf<List<MatDevice>>()
+        // Collect for longer than the old 3 s slices: still one scan start.
+        withTimeout(30.seconds) {
+            HapticMat.scanMats().first { list ->
+                lists += list
+                list.any { it.name == "Seroton-EMU" }
+            }
+        }
+        assertEquals(emptyList(), lists.first(), "it starts with nothing heard")
+        val mat = lists.last().first { it.name == "Seroton-EMU" }
+        assertTrue(mat.rssi != null, "a device heard in this scan has a signal: $mat")
+        // `first` cancelled the Flow: the core stops the radio on its scan thread.
+        eventually { !radioScanning() }
+        assertEquals(startsBefore + 1, scansStarted(), "one scan start for the whole scan")
+        eventually { HapticMat.nativeObjectCount == 0L }
+    }
+
+    @Test
+    fun `a streaming scan kept open for five seconds is still one scan start and stops when cancelled`() = runBlocking<Unit> {
+        requireEmulator()
+        val startsBefore = scansStarted()
+        val job = launch(Dispatchers.Default) { HapticMat.scanMats().collect {} }
+        eventually { radioScanning() }
+        delay(5.seconds)
+        assertTrue(radioScanning(), "still scanning while collected")
+        assertEquals(startsBefore + 1, scansStarted(), "never restarted")
+        job.cancelAndJoin()
+        eventually { !radioScanning() }
+    }
+
+    @Test
+    fun `the emulated mat over Bluetooth gives presence states`() = runBlocking<Unit> {
+        requireEmulator()
         assertEquals(address, System.getenv("DBUS_SYSTEM_BUS_ADDRESS"), "the JVM talks to the emulator's bus")
         PresenceMonitor().use { monitor ->
             monitor.loadModel(TestEnvironment.model)

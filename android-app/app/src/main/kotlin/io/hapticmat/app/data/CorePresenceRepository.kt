@@ -41,7 +41,6 @@ import kotlinx.coroutines.flow.combine
 import kotlinx.coroutines.flow.dropWhile
 import kotlinx.coroutines.flow.filter
 import kotlinx.coroutines.flow.first
-import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.flow.mapNotNull
 import kotlinx.coroutines.flow.onStart
@@ -218,18 +217,11 @@ class CorePresenceRepository(
         monitor.absenceTimeout = timeout
     }
 
-    /** Scans in short slices so mats appear while the scan goes on; the collector decides when it ends. */
-    override fun scan(): Flow<List<DiscoveredMat>> = flow {
-        val seen = LinkedHashMap<String, DiscoveredMat>()
-        while (true) {
-            val slice = HapticMat.scanForMats(SCAN_SLICE).map { it.toDomain() }
-            // The core orders a slice best first (the mat's service, then signal): keep that order and
-            // append mats heard only in earlier slices.
-            val merged = slice + seen.values.filter { old -> slice.none { it.id == old.id } }
-            merged.forEach { seen[it.id] = it }
-            emit(merged)
-        }
-    }
+    /**
+     * One scan in the core for as long as the collector wants (the Settings screen's scan window), the
+     * mat's service first, then signal; cancelling the collector stops the radio in the core.
+     */
+    override fun scan(): Flow<List<DiscoveredMat>> = HapticMat.scanMats().map { mats -> mats.map { it.toDomain() } }
 
     override suspend fun pair(mat: DiscoveredMat) {
         prefs.edit {
@@ -352,9 +344,6 @@ class CorePresenceRepository(
 
         /** Waiting for the result beyond the measurement itself (frames arrive every ~150 ms). */
         val CALIBRATION_SLACK = 20.seconds
-
-        /** One scan slice: results show after each. */
-        val SCAN_SLICE = 3.seconds
     }
 }
 
