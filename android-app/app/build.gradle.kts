@@ -1,6 +1,8 @@
 // :app — the Compose app. Its platform-free code lives in src/shared (domain, state holders, UI state)
 // and src/ui (stateless screens), which the host-JVM Maven build (../jvm-app/pom.xml) compiles and tests
 // too; src/main holds only what needs Android (Activity, ViewModels, permissions, the core adapter).
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+
 plugins {
     alias(libs.plugins.android.application)
     alias(libs.plugins.kotlin.android)
@@ -26,6 +28,13 @@ android {
         // deployment in gradle.properties or with -P. Empty: the app runs without model updates.
         buildConfigField("String", "MODEL_STORE_URL", quoted(providers.gradleProperty("hapticmat.modelStoreUrl")))
         buildConfigField("String", "MODEL_PUBLIC_KEYS", quoted(providers.gradleProperty("hapticmat.modelPublicKeys")))
+
+        // Only the ABIs :core builds rust-core for. JNA and ONNX Runtime carry more (x86, and JNA desktop
+        // ones): packaged, a device of such an ABI would pick it and find no libhapticmat_core.so.
+        ndk {
+            abiFilters += providers.gradleProperty("hapticmat.abis").getOrElse("arm64-v8a,armeabi-v7a,x86_64")
+                .split(',').map(String::trim).filter(String::isNotEmpty)
+        }
     }
 
     buildTypes {
@@ -56,7 +65,7 @@ android {
 }
 
 kotlin {
-    jvmToolchain(17)
+    compilerOptions { jvmTarget.set(JvmTarget.JVM_17) }
 }
 
 dependencies {

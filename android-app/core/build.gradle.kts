@@ -3,6 +3,7 @@
 // (io.hapticmat.presence), the Android glue (io.hapticmat.android), btleplug's Java classes, JNA as an
 // AAR, and consumer ProGuard rules. Host-JVM tests of the same Kotlin run from core/pom.xml (Maven).
 import groovy.json.JsonSlurper
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
 
 plugins {
     alias(libs.plugins.android.library)
@@ -14,6 +15,17 @@ val abis: List<String> = providers.gradleProperty("hapticmat.abis").getOrElse("a
     .split(',').map(String::trim).filter(String::isNotEmpty)
 val cargoProfile: String = providers.gradleProperty("hapticmat.cargoProfile").getOrElse("release")
 val minSdkLevel: Int = libs.versions.android.minSdk.get().toInt()
+
+/**
+ * The cargo to run: `-Phapticmat.cargo=/path/to/cargo`, else rustup's default place (`$CARGO_HOME/bin`
+ * or `~/.cargo/bin`), else `cargo` from PATH. Android Studio started from a desktop launcher often has
+ * a PATH without `~/.cargo/bin`.
+ */
+val cargo: String = providers.gradleProperty("hapticmat.cargo").orNull
+    ?: listOfNotNull(System.getenv("CARGO_HOME"), System.getProperty("user.home")?.let { "$it/.cargo" })
+        .map { File(it, "bin/cargo") }
+        .firstOrNull { it.canExecute() }?.absolutePath
+    ?: "cargo"
 
 val jniLibsDir = layout.buildDirectory.dir("generated/rust/jniLibs")
 val bindingsDir = layout.buildDirectory.dir("generated/uniffi/kotlin")
@@ -62,8 +74,10 @@ android {
     }
 }
 
+// Bytecode for Java 17, compiled by whatever JDK runs Gradle (Android Studio's bundled JDK 21 included):
+// no toolchain to provision.
 kotlin {
-    jvmToolchain(17)
+    compilerOptions { jvmTarget.set(JvmTarget.JVM_17) }
 }
 
 dependencies {
@@ -97,7 +111,7 @@ val hostCoreForTests by tasks.registering(Exec::class) {
 fun btleplugCrateDir(): File {
     val json = providers.exec {
         workingDir = rustRoot
-        commandLine("cargo", "metadata", "--format-version", "1", "--filter-platform", "aarch64-linux-android")
+        commandLine(cargo, "metadata", "--format-version", "1", "--filter-platform", "aarch64-linux-android")
     }.standardOutput.asText.get()
     val packages = (JsonSlurper().parseText(json) as Map<*, *>)["packages"] as List<*>
     val btleplug = packages.map { it as Map<*, *> }.firstOrNull { it["name"] == "btleplug" }
@@ -109,7 +123,7 @@ val cargoNdkBuild by tasks.registering(Exec::class) {
     group = "rust"
     description = "Builds rust-core's cdylib for $abis with cargo-ndk into build/generated/rust/jniLibs."
     workingDir = rustRoot
-    val args = mutableListOf("cargo", "ndk")
+    val args = mutableListOf(cargo, "ndk")
     abis.forEach { args += listOf("-t", it) }
     args += listOf("--platform", minSdkLevel.toString(), "-o", jniLibsDir.get().asFile.absolutePath)
     args += listOf("build", "-p", "hapticmat-core", "--lib")
@@ -129,7 +143,12 @@ val cargoNdkBuild by tasks.registering(Exec::class) {
     doFirst { environment("ANDROID_NDK_HOME", ndkDirectory.get().asFile.absolutePath) }
     inputs.dir(rustRoot.resolve("rust-core/src"))
     inputs.file(rustRoot.resolve("rust-core/Cargo.toml"))
+    // The workspace manifest holds the profiles and shared dependency versions; .cargo/config.toml the
+    // build flags: a change to either changes the library.
+    inputs.file(rustRoot.resolve("Cargo.toml"))
     inputs.file(rustRoot.resolve("Cargo.lock"))
+    inputs.files(rustRoot.resolve(".cargo/config.toml")) // files(): absent is fine
+    inputs.property("cargoProfile", cargoProfile)
     outputs.dir(jniLibsDir)
 }
 
@@ -141,7 +160,7 @@ val uniffiBindings by tasks.registering(Exec::class) {
     val library = jniLibsDir.map { it.file("${abis.first()}/libhapticmat_core.so") }
     // The workspace's uniffi-bindgen is built from the same uniffi version as the cdylib's metadata.
     commandLine(
-        "cargo", "run", "--quiet", "-p", "uniffi-bindgen", "--",
+        cargo, "run", "--quiet", "-p", "uniffi-bindgen", "--",
         "generate", "--library", library.get().asFile.absolutePath,
         "--language", "kotlin",
         "--config", rustRoot.resolve("uniffi.toml").absolutePath,

@@ -449,8 +449,13 @@ impl MatMonitor {
 }
 
 impl Drop for MatMonitor {
+    /// Tells the session to stop and returns at once: Kotlin's `close()` may run on the main thread
+    /// (`onCleared`), and a BLE disconnect can take a second or more. The session thread ends on its
+    /// own, disconnecting the mat; nothing is told to listeners any more (they went with the monitor).
     fn drop(&mut self) {
-        self.stop();
+        if let Some(worker) = lock(&self.inner.worker).take() {
+            worker.cancel.cancel();
+        }
     }
 }
 

@@ -34,8 +34,10 @@ import kotlinx.coroutines.withContext
  *
  * Blocking work (loading a model, starting and stopping a session) runs on [dispatcher]; the other
  * calls return at once and are safe from the main thread. Each Flow subscribes when collected and
- * unsubscribes in Rust when its collection ends. [close] stops the session and frees the native monitor;
- * any later call throws [IllegalStateException].
+ * unsubscribes in Rust when its collection ends. [close] tells the session to stop and frees the native
+ * monitor without waiting for the mat to disconnect, so it is safe on the main thread (`onCleared`);
+ * any later call throws [IllegalStateException]. Use [stop] first where the caller must know the link is
+ * down.
  */
 class PresenceMonitor(
     private val dispatcher: CoroutineDispatcher = Dispatchers.IO,
@@ -198,6 +200,7 @@ class PresenceMonitor(
     }.buffer(FRAME_BUFFER, BufferOverflow.DROP_OLDEST)
 
     /** Stops the session (blocking up to ~1 s for Bluetooth) and frees the native monitor; idempotent. */
+    /** Stops the session (without waiting for the disconnect) and frees the native monitor. Never blocks. */
     override fun close() = native.close()
 
     private suspend fun <T> blocking(call: () -> T): T = withContext(dispatcher) { mapErrors(call) }

@@ -9,6 +9,7 @@ import android.content.Context
 import android.content.Intent
 import android.content.IntentFilter
 import android.content.pm.PackageManager
+import android.location.LocationManager
 import android.os.Build
 import androidx.core.app.ActivityCompat
 import androidx.core.content.ContextCompat
@@ -41,7 +42,10 @@ class AndroidBluetoothAccess(context: Context) : BluetoothAccess {
         ContextCompat.registerReceiver(
             appContext,
             radioReceiver,
-            IntentFilter(BluetoothAdapter.ACTION_STATE_CHANGED),
+            IntentFilter(BluetoothAdapter.ACTION_STATE_CHANGED).apply {
+                // API 26–30 scans need Location on: follow its switch too.
+                addAction(LocationManager.PROVIDERS_CHANGED_ACTION)
+            },
             ContextCompat.RECEIVER_NOT_EXPORTED,
         )
     }
@@ -81,6 +85,7 @@ class AndroidBluetoothAccess(context: Context) : BluetoothAccess {
             hasBluetoothLe = hasBluetoothLe,
             radioOn = adapter?.isEnabled == true,
             askedBefore = prefs.getBoolean(KEY_ASKED, false),
+            locationOn = locationOn(),
             granted = { ContextCompat.checkSelfPermission(appContext, it) == PackageManager.PERMISSION_GRANTED },
             // Without an activity Android cannot tell; assume the prompt may still be shown. At worst the
             // button's prompt is declined by the system at once and the answer corrects the state.
@@ -88,6 +93,19 @@ class AndroidBluetoothAccess(context: Context) : BluetoothAccess {
                 current?.let { ActivityCompat.shouldShowRequestPermissionRationale(it, permission) } ?: true
             },
         )
+    }
+
+    /** Whether Location is switched on (only asked where BLE scans need it: API 26–30). */
+    private fun locationOn(): Boolean {
+        if (!BluetoothPermissions.needsLocation(Build.VERSION.SDK_INT)) return true
+        val location = appContext.getSystemService(LocationManager::class.java) ?: return true
+        // isLocationEnabled is API 28+; on 26–27 either provider on counts.
+        return if (Build.VERSION.SDK_INT >= 28) {
+            location.isLocationEnabled
+        } else {
+            location.isProviderEnabled(LocationManager.GPS_PROVIDER) ||
+                location.isProviderEnabled(LocationManager.NETWORK_PROVIDER)
+        }
     }
 
     private companion object {

@@ -41,6 +41,7 @@ import kotlinx.coroutines.flow.combine
 import kotlinx.coroutines.flow.dropWhile
 import kotlinx.coroutines.flow.filter
 import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.flowOn
 import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.flow.mapNotNull
 import kotlinx.coroutines.flow.onStart
@@ -128,6 +129,9 @@ class CorePresenceRepository(
                     postureConfidence = state.postureConfidence,
                 )
             }
+            // A reading per frame (~6.7 Hz), each with a JNA call for the latency: off the collector's
+            // (main) thread.
+            .flowOn(Dispatchers.Default)
 
     // The core promises four pressures per frame; a frame that breaks the promise is dropped, not thrown.
     override val frames: Flow<PressureFrame> = monitor.frames.mapNotNull { frame ->

@@ -50,6 +50,8 @@ fun HapticMatApp(bluetooth: AndroidBluetoothAccess, session: StateFlow<SessionSt
                 ),
             )
             NoticeAction.EnableBluetooth -> enableRadio.launch(Intent(BluetoothAdapter.ACTION_REQUEST_ENABLE))
+            // Location's state broadcast brings the user back to a refreshed state (AndroidBluetoothAccess).
+            NoticeAction.EnableLocation -> context.startActivity(Intent(Settings.ACTION_LOCATION_SOURCE_SETTINGS))
             NoticeAction.PairMat -> destination = TopLevelDestination.Settings
         }
     }

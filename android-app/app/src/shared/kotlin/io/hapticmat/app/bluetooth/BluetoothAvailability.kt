@@ -14,6 +14,12 @@ enum class BluetoothAvailability {
     /** Permissions are fine but the Bluetooth radio is off. */
     BluetoothOff,
 
+    /**
+     * Android 8–11 (API 26–30) only: Location is switched off in system settings. On those versions a BLE
+     * scan returns nothing while Location is off, even with the permission granted.
+     */
+    LocationOff,
+
     /** This device has no Bluetooth LE. */
     Unsupported,
 }

@@ -21,6 +21,9 @@ object BluetoothPermissions {
     /** Runtime permission a BLE scan needs up to API 30. */
     const val ACCESS_FINE_LOCATION = "android.permission.ACCESS_FINE_LOCATION"
 
+    /** Whether BLE scans on API level [sdkInt] need Location switched on (API 26–30; not with `neverForLocation` from 31). */
+    fun needsLocation(sdkInt: Int): Boolean = sdkInt < API_S
+
     /** The runtime permissions to request on a device running API level [sdkInt]. */
     fun required(sdkInt: Int): List<String> =
         if (sdkInt >= API_S) listOf(BLUETOOTH_SCAN, BLUETOOTH_CONNECT) else listOf(ACCESS_FINE_LOCATION)
@@ -40,12 +43,14 @@ object BluetoothPermissions {
         askedBefore: Boolean,
         granted: (String) -> Boolean,
         shouldShowRationale: (String) -> Boolean,
+        locationOn: Boolean = true,
     ): BluetoothAvailability {
         if (!hasBluetoothLe) return BluetoothAvailability.Unsupported
         val missing = required(sdkInt).filterNot(granted)
         return when {
-            missing.isEmpty() && radioOn -> BluetoothAvailability.Ready
-            missing.isEmpty() -> BluetoothAvailability.BluetoothOff
+            missing.isEmpty() && !radioOn -> BluetoothAvailability.BluetoothOff
+            missing.isEmpty() && needsLocation(sdkInt) && !locationOn -> BluetoothAvailability.LocationOff
+            missing.isEmpty() -> BluetoothAvailability.Ready
             !askedBefore || missing.any(shouldShowRationale) -> BluetoothAvailability.PermissionNeeded
             else -> BluetoothAvailability.PermissionDenied
         }

@@ -143,6 +143,13 @@ fun bluetoothNotice(availability: BluetoothAvailability): Notice? = when (availa
         tone = Tone.Problem,
         action = NoticeAction.EnableBluetooth,
     )
+    BluetoothAvailability.LocationOff -> Notice(
+        title = "Location is off",
+        detail = "On this Android version the phone finds Bluetooth devices only with Location on. " +
+            "HapticMat never uses your location.",
+        tone = Tone.Problem,
+        action = NoticeAction.EnableLocation,
+    )
     BluetoothAvailability.Unsupported -> Notice(
         title = "No Bluetooth LE on this device",
         detail = "HapticMat needs Bluetooth Low Energy to talk to the mat.",

@@ -20,6 +20,9 @@ enum class NoticeAction(val label: String) {
     /** Ask the system to switch the Bluetooth radio on. */
     EnableBluetooth("Turn on Bluetooth"),
 
+    /** Open the system's Location settings (Android 8–11 scans need Location on). */
+    EnableLocation("Open Location settings"),
+
     /** Go to the Settings screen to pair a mat. */
     PairMat("Pair a mat"),
 }

@@ -14,7 +14,8 @@ class BluetoothPermissionsTest {
         askedBefore: Boolean = false,
         granted: Set<String> = emptySet(),
         rationale: Set<String> = emptySet(),
-    ) = BluetoothPermissions.availability(sdk, le, radioOn, askedBefore, { it in granted }, { it in rationale })
+        locationOn: Boolean = true,
+    ) = BluetoothPermissions.availability(sdk, le, radioOn, askedBefore, { it in granted }, { it in rationale }, locationOn)
 
     @Test
     fun `android 12 and later ask for scan and connect, older versions for fine location`() {
@@ -66,5 +67,28 @@ class BluetoothPermissionsTest {
             BluetoothAvailability.Unsupported,
             availability(le = false, granted = setOf(BLUETOOTH_SCAN, BLUETOOTH_CONNECT)),
         )
+    }
+
+    @Test
+    fun `location off blocks scanning on android 8 to 11 only`() {
+        assertEquals(
+            BluetoothAvailability.LocationOff,
+            availability(sdk = 30, granted = setOf(ACCESS_FINE_LOCATION), locationOn = false),
+        )
+        assertEquals(
+            BluetoothAvailability.LocationOff,
+            availability(sdk = 26, granted = setOf(ACCESS_FINE_LOCATION), locationOn = false),
+        )
+        // Android 12+ scans with neverForLocation: Location's switch does not matter.
+        assertEquals(
+            BluetoothAvailability.Ready,
+            availability(sdk = 31, granted = setOf(BLUETOOTH_SCAN, BLUETOOTH_CONNECT), locationOn = false),
+        )
+        // The radio comes first, then the permission prompt: one thing to fix at a time.
+        assertEquals(
+            BluetoothAvailability.BluetoothOff,
+            availability(sdk = 30, radioOn = false, granted = setOf(ACCESS_FINE_LOCATION), locationOn = false),
+        )
+        assertEquals(BluetoothAvailability.PermissionNeeded, availability(sdk = 30, locationOn = false))
     }
 }

@@ -86,6 +86,17 @@ class LiveStateHolderTest {
     }
 
     @Test
+    fun `location off on android 8 to 11 blocks the screen with a way to its settings`() = runTest {
+        bluetooth.availability.value = BluetoothAvailability.LocationOff
+        repository.sendPairedMat(TestMat)
+        val notice = collectedHolder().blocked().notice
+
+        assertEquals("Location is off", notice.title)
+        assertEquals(NoticeAction.EnableLocation, notice.action)
+        assertTrue("never uses your location" in notice.detail, notice.detail)
+    }
+
+    @Test
     fun `without a paired mat the screen points to pairing`() = runTest {
         session.value = SessionStatus.Waiting(WaitReason.NoMatPaired)
         assertEquals(NoticeAction.PairMat, collectedHolder().blocked().notice.action)
