@@ -8,7 +8,10 @@
 #      recording of the empty mat, and stops it at the end;
 #   5. runs android-app/core/pom.xml's tests: replays of the real recordings, updates from a store that
 #      `pipeline publish` lays out and a loopback HTTP server serves, subscriptions, errors, panics, and
-#      MatSource.Bluetooth against the emulated mat (in its own JVM).
+#      MatSource.Bluetooth against the emulated mat (in its own JVM);
+#   6. compiles :core's Android sources (the facade, io.hapticmat.android, the Android bindings of
+#      scripts/bindings.sh android) against Robolectric's android-all (android-app/core/android-check) and
+#      runs its Robolectric tests (HapticMatNative, the Android bindings and cleaner, on the real library).
 # The first run downloads the Maven plugins and libraries; later runs need no network.
 #
 #   scripts/test-kotlin.sh [-- MAVEN ARGS…]   e.g. -- -Dtest=ReplayPresenceTest
@@ -78,7 +81,16 @@ mvn -B -q --no-transfer-progress -f android-app/core/pom.xml test \
   -Dhapticmat.requireEmulator="${HM_REQUIRE_SERVICES:-0}" \
   "${mvn_args[@]}" 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g' || rc=$?
 
-read -r passed failed < <(python3 scripts/surefire_count.py "$reports")
+# 6. The Android sources against android-all, and Robolectric (skipped with -Dtest=…: another selection).
+android_reports=build/maven/core-android/surefire-reports
+rm -rf "$android_reports"
+if [ "${#mvn_args[@]}" -eq 0 ]; then
+  scripts/bindings.sh android --debug --no-build
+  mvn -B -q --no-transfer-progress -f android-app/core/android-check/pom.xml test \
+    -Dhapticmat.root="$root" -Dhapticmat.model="$root/$model" 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g' || rc=$?
+fi
+
+read -r passed failed < <(python3 scripts/surefire_count.py "$reports" "$android_reports")
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   log "the Maven build failed before or outside the tests (see above)"
 fi
