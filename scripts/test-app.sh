@@ -4,7 +4,9 @@
 # Gradle module compiles — and runs app/src/test (state holders, UI state mapping, the absence timeout
 # that ends the session, permission-denied and update-failure states) and app/src/desktopTest (the
 # stateless screens composed with Compose Multiplatform desktop, driven through their semantics, and
-# rendered to PNG).
+# rendered to PNG); then android-app/app/android-check compiles the framework-only Android code
+# (PresenceService, the foreground service that owns the session) with src/shared against Robolectric's
+# android-all and runs its Robolectric tests.
 #
 #   scripts/test-app.sh                 run the tests
 #   scripts/test-app.sh --screenshots   also copy the rendered screens to docs/screenshots/
@@ -36,7 +38,12 @@ rm -rf "$reports" "$project/target/screenshots"
 rc=0
 mvn -B --no-transfer-progress -f "$project/pom.xml" test 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g' || rc=$?
 
-read -r passed failed < <(python3 scripts/surefire_count.py "$reports")
+# The foreground service against android-all, under Robolectric.
+android_reports=build/maven/app-android/surefire-reports
+rm -rf "$android_reports"
+mvn -B -q --no-transfer-progress -f android-app/app/android-check/pom.xml test 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g' || rc=$?
+
+read -r passed failed < <(python3 scripts/surefire_count.py "$reports" "$android_reports")
 
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   log "the Maven build failed before or outside the tests (see above)"

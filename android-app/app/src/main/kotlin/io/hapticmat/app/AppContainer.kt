@@ -6,6 +6,7 @@ import io.hapticmat.app.bluetooth.AndroidBluetoothAccess
 import io.hapticmat.app.data.CorePresenceRepository
 import io.hapticmat.app.data.ModelStore
 import io.hapticmat.app.domain.PresenceRepository
+import io.hapticmat.app.session.SessionHost
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
@@ -25,4 +26,7 @@ class AppContainer(context: Context) {
     /** The mat and the presence core. */
     val repository: PresenceRepository =
         CorePresenceRepository(context, HapticMatNative.load(context), applicationScope, ModelStore.fromBuildConfig())
+
+    /** The one monitoring session of the process; PresenceService starts it and keeps it in the foreground. */
+    val sessionHost = SessionHost(repository, bluetooth, applicationScope)
 }

@@ -9,16 +9,17 @@ import androidx.lifecycle.viewmodel.viewModelFactory
 import io.hapticmat.app.HapticMatApplication
 import io.hapticmat.app.bluetooth.BluetoothAccess
 import io.hapticmat.app.domain.PresenceRepository
-import io.hapticmat.app.session.SessionStatus
+import io.hapticmat.app.session.SessionHost
 import kotlinx.coroutines.flow.StateFlow
 
 /** The Live screen's ViewModel: [LiveStateHolder] in the ViewModel's scope. */
 class LiveViewModel(
     repository: PresenceRepository,
     bluetooth: BluetoothAccess,
-    session: StateFlow<SessionStatus>,
+    session: SessionHost,
 ) : ViewModel() {
-    private val holder = LiveStateHolder(repository, bluetooth, session, viewModelScope)
+    // The chart's history is the process's (SessionHost), so it survives leaving this screen.
+    private val holder = LiveStateHolder(repository, bluetooth, session.status, viewModelScope, history = session.history)
 
     /** The screen state. */
     val uiState: StateFlow<LiveUiState> = holder.uiState
@@ -28,11 +29,11 @@ class LiveViewModel(
 
     /** Builds it from the application's container. */
     companion object {
-        /** A factory that shows the status of [session]. */
-        fun factory(session: StateFlow<SessionStatus>): ViewModelProvider.Factory = viewModelFactory {
+        /** A factory over the application's session. */
+        val Factory: ViewModelProvider.Factory = viewModelFactory {
             initializer {
                 val container = (this[APPLICATION_KEY] as HapticMatApplication).container
-                LiveViewModel(container.repository, container.bluetooth, session)
+                LiveViewModel(container.repository, container.bluetooth, container.sessionHost)
             }
         }
     }

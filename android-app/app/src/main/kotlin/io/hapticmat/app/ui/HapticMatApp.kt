@@ -19,11 +19,9 @@ import io.hapticmat.app.bluetooth.AndroidBluetoothAccess
 import io.hapticmat.app.live.LiveRoute
 import io.hapticmat.app.model.ModelRoute
 import io.hapticmat.app.notice.NoticeAction
-import io.hapticmat.app.session.SessionStatus
 import io.hapticmat.app.settings.SettingsRoute
 import io.hapticmat.app.ui.navigation.HapticMatAppShell
 import io.hapticmat.app.ui.navigation.TopLevelDestination
-import kotlinx.coroutines.flow.StateFlow
 
 /**
  * The app's root: top-level navigation between Live, Model and Settings, and what the buttons of
@@ -31,7 +29,7 @@ import kotlinx.coroutines.flow.StateFlow
  */
 @SuppressLint("MissingPermission") // ACTION_REQUEST_ENABLE is only offered once the permissions are granted.
 @Composable
-fun HapticMatApp(bluetooth: AndroidBluetoothAccess, session: StateFlow<SessionStatus>, modifier: Modifier = Modifier) {
+fun HapticMatApp(bluetooth: AndroidBluetoothAccess, modifier: Modifier = Modifier) {
     var destination by rememberSaveable { mutableStateOf(TopLevelDestination.Live) }
     val context = LocalContext.current
     val permissionPrompt = rememberLauncherForActivityResult(ActivityResultContracts.RequestMultiplePermissions()) {
@@ -61,7 +59,7 @@ fun HapticMatApp(bluetooth: AndroidBluetoothAccess, session: StateFlow<SessionSt
 
     HapticMatAppShell(destination, onNavigate = { destination = it }, modifier = modifier) { current ->
         when (current) {
-            TopLevelDestination.Live -> LiveRoute(session, onNoticeAction)
+            TopLevelDestination.Live -> LiveRoute(onNoticeAction)
             TopLevelDestination.Model -> ModelRoute()
             TopLevelDestination.Settings -> SettingsRoute(onNoticeAction)
         }

@@ -8,6 +8,7 @@ import io.hapticmat.app.domain.PresenceRepository
 import io.hapticmat.app.session.SessionStatus
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
+import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.combine
@@ -30,6 +31,8 @@ class LiveStateHolder(
     session: StateFlow<SessionStatus>,
     private val scope: CoroutineScope,
     zone: ZoneId = ZoneId.systemDefault(),
+    /** The chart's history; the app passes the process-wide one ([io.hapticmat.app.session.SessionHost.history]). */
+    history: Flow<PressureHistory> = repository.frames.runningFold(PressureHistory.EMPTY) { h, frame -> h + frame },
 ) {
     private val personalRun = MutableStateFlow<PersonalRun>(PersonalRun.Idle)
     private var personalJob: Job? = null
@@ -45,7 +48,7 @@ class LiveStateHolder(
     // Readings and frames only flow while a session runs: start both empty so the screen shows the link
     // and the waiting state instead of Loading until the first frame.
     private val latestReading = repository.readings.map<PresenceReading, PresenceReading?> { it }.onStart { emit(null) }
-    private val history = repository.frames.runningFold(PressureHistory.EMPTY) { history, frame -> history + frame }
+    private val history = history
 
     /** The screen state; upstream flows are collected while the screen is shown and 5 s after. */
     val uiState: StateFlow<LiveUiState> =

@@ -60,6 +60,11 @@ internal fun liveUiState(
             ),
         )
     }
+    if (session == SessionStatus.StoppedByUser) {
+        return LiveUiState.Ended(
+            Notice(title = "Session stopped", detail = "You stopped HapticMat from its notification.", tone = Tone.Neutral),
+        )
+    }
     bluetoothNotice(conditions.bluetooth)?.let { return LiveUiState.Blocked(it) }
     if (conditions.pairedMat == null) {
         return LiveUiState.Blocked(

@@ -45,6 +45,19 @@ class SessionController(
         job = scope.launch { supervise() }
     }
 
+    /**
+     * Ends the session for good at the user's request (the notification's Stop): supervision ends, the
+     * repository's session is stopped, and the status becomes [SessionStatus.StoppedByUser]. Ignored once
+     * the session is over.
+     */
+    fun stopByUser() {
+        if (mutableStatus.value.isFinal) return
+        job?.cancel()
+        job = Job().also { it.complete() } // never supervised again
+        mutableStatus.value = SessionStatus.StoppedByUser
+        scope.launch { repository.stopSession() }
+    }
+
     @OptIn(ExperimentalCoroutinesApi::class)
     private suspend fun supervise() {
         val blocker = combine(bluetooth.availability, repository.pairedMat) { availability, mat ->

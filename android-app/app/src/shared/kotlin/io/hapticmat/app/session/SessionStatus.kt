@@ -12,6 +12,12 @@ sealed interface SessionStatus {
 
     /** Nobody was on the mat for [timeout]: the session was stopped and the app should close. */
     data class EndedAfterAbsence(val timeout: Duration) : SessionStatus
+
+    /** The user stopped the session (the notification's Stop): final, like [EndedAfterAbsence]. */
+    data object StoppedByUser : SessionStatus
+
+    /** Whether the session is over for good: nothing restarts it in this process. */
+    val isFinal: Boolean get() = this is EndedAfterAbsence || this == StoppedByUser
 }
 
 /** Why no session runs yet. */
