@@ -5,6 +5,7 @@
 #[cfg(target_os = "android")]
 mod android;
 pub mod baseline;
+pub mod bench;
 pub mod delivery;
 pub mod features;
 pub mod ffi;

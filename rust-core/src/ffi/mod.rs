@@ -13,6 +13,7 @@
 //! default `panic = "unwind"`).
 
 mod background;
+mod bench;
 mod error;
 mod monitor;
 mod records;
@@ -20,6 +21,7 @@ mod scan;
 mod task;
 mod updater;
 
+pub use bench::{ModelBenchmark, benchmark_model};
 pub use error::HapticMatError;
 pub use monitor::{FrameListener, MatMonitor, PresenceListener};
 pub use records::{

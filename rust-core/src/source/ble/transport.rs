@@ -359,11 +359,8 @@ pub async fn scan_mats_until(
 ) -> Result<(), BleError> {
     let transport = BtleplugTransport::new().await?;
     transport.ensure_powered().await?;
-    let mut events = transport
-        .adapter
-        .events()
-        .await
-        .map_err(|e| stack_error(e, |reason| BleError::ScanFailed { reason }))?;
+    let mut events =
+        transport.adapter.events().await.map_err(|e| stack_error(e, |reason| BleError::ScanFailed { reason }))?;
     transport.start_scan().await?;
     started();
     let mut reported: std::collections::HashMap<String, (Option<String>, Option<i16>)> = Default::default();

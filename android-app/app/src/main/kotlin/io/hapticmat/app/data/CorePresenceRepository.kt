@@ -6,6 +6,7 @@ import io.hapticmat.android.NativeEnvironment
 import io.hapticmat.app.domain.CalibrationOutcome
 import io.hapticmat.app.domain.ConnectionStatus
 import io.hapticmat.app.domain.DiscoveredMat
+import io.hapticmat.app.domain.ModelBenchmark
 import io.hapticmat.app.domain.ModelInfo
 import io.hapticmat.app.domain.PersonalCalibrationState
 import io.hapticmat.app.domain.PresenceLabel
@@ -77,6 +78,7 @@ class CorePresenceRepository(
 ) : PresenceRepository {
     private val prefs = context.getSharedPreferences(PREFERENCES, Context.MODE_PRIVATE)
     private val personalDir = File(context.filesDir, PERSONAL_DIR)
+    private val bundledDir = File(context.filesDir, BUNDLED_DIR)
     private val monitor = PresenceMonitor()
     private val barometer = Barometer(context) { hPa ->
         // A reading outside 500–1100 hPa is a faulty sensor: the core refuses it and keeps its trend.
@@ -270,6 +272,33 @@ class CorePresenceRepository(
         send(UpdateProgress.Finished(ended))
     }
 
+    override suspend fun benchmarkModels(): List<ModelBenchmark> {
+        val installed = updates.await()?.currentModel?.path?.let { File(it) }
+        // The installed model first (what the monitor runs), then the app's bundled fp32 and int8 copies
+        // where the build carries them; the first model loaded also pays ONNX Runtime's one-time buffers.
+        val models = listOfNotNull(installed?.let { "installed" to it }) +
+            bundledModels().map { (kind, file) -> "bundled $kind" to file }
+        if (models.isEmpty()) throw IllegalStateException("no model on this phone yet: run Update now")
+        return models.map { (origin, file) ->
+            val b = HapticMat.benchmarkModel(file, BENCHMARK_CALLS)
+            ModelBenchmark(
+                model = "${if (b.quantized) "int8" else "fp32"} · $origin",
+                sizeBytes = b.sizeBytes.toLong(),
+                loadMs = b.loadMs,
+                p50Us = b.p50Us,
+                p99Us = b.p99Us,
+                throughputPerS = b.throughputPerS,
+                memoryBytes = b.memoryBytes?.toLong(),
+            )
+        }
+    }
+
+    /** The fp32 and int8 baseline models the app may carry in filesDir/bundled (none yet: issue 11 item 2). */
+    private fun bundledModels(): List<Pair<String, File>> =
+        listOf("fp32" to "model.fp32.onnx", "int8" to "model.int8.onnx")
+            .map { (kind, name) -> kind to File(bundledDir, name) }
+            .filter { (_, file) -> file.isFile }
+
     private suspend fun refreshInstalledModel() {
         val updater = updates.await() ?: return
         val model = updater.currentModel
@@ -339,6 +368,12 @@ class CorePresenceRepository(
 
         /** The product's default: the same 10 minutes the core's monitor defaults to. */
         val DEFAULT_TIMEOUT = 10.minutes
+
+        /** Where bundled baseline models are copied from the APK's assets. */
+        const val BUNDLED_DIR = "bundled"
+
+        /** Timed calls per model in the benchmark (about a second each on a phone). */
+        const val BENCHMARK_CALLS = 10_000
 
         /** How long the empty mat is measured. */
         val CALIBRATION = 10.seconds

@@ -11,5 +11,11 @@ import io.hapticmat.app.ui.model.ModelScreen
 @Composable
 fun ModelRoute(modifier: Modifier = Modifier, viewModel: ModelViewModel = viewModel(factory = ModelViewModel.Factory)) {
     val uiState by viewModel.uiState.collectAsStateWithLifecycle()
-    ModelScreen(uiState, onUpdateNow = viewModel::updateNow, onCancelUpdate = viewModel::cancelUpdate, modifier)
+    ModelScreen(
+        uiState,
+        onUpdateNow = viewModel::updateNow,
+        onCancelUpdate = viewModel::cancelUpdate,
+        modifier,
+        onRunBenchmark = viewModel::runBenchmark,
+    )
 }

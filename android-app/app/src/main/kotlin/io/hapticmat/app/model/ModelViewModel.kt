@@ -23,6 +23,9 @@ class ModelViewModel(repository: PresenceRepository) : ViewModel() {
     /** Stops a running update. */
     fun cancelUpdate() = holder.cancelUpdate()
 
+    /** Benchmarks the phone's models through the core. */
+    fun runBenchmark() = holder.runBenchmark()
+
     /** Builds it from the application's container. */
     companion object {
         /** Factory for `viewModel(factory = …)`. */

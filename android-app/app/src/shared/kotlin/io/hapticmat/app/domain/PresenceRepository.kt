@@ -70,4 +70,10 @@ interface PresenceRepository {
 
     /** Checks for a newer model and installs it, reporting each step; cancelling the collection stops it. */
     fun updateNow(): Flow<UpdateProgress>
+
+    /**
+     * Benchmarks every model the phone holds (the installed one, and the bundled fp32 and int8 when the
+     * app carries them), one after the other; throws when none is there or one cannot be run.
+     */
+    suspend fun benchmarkModels(): List<ModelBenchmark>
 }

@@ -1,11 +1,13 @@
 package io.hapticmat.app.model
 
 import io.hapticmat.app.WhileUiSubscribed
+import io.hapticmat.app.domain.ModelBenchmark
 import io.hapticmat.app.domain.PresenceReading
 import io.hapticmat.app.domain.PresenceRepository
 import io.hapticmat.app.domain.UpdateFailure
 import io.hapticmat.app.domain.UpdateOutcome
 import io.hapticmat.app.domain.UpdateProgress
+import io.hapticmat.app.format.Formats
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Job
@@ -17,6 +19,7 @@ import kotlinx.coroutines.flow.onStart
 import kotlinx.coroutines.flow.stateIn
 import kotlinx.coroutines.launch
 import java.time.ZoneId
+import java.util.Locale
 import kotlin.time.Duration
 
 /**
@@ -33,6 +36,8 @@ class ModelStateHolder(
 ) {
     private val run = MutableStateFlow<UpdateRun>(UpdateRun.None)
     private var updateJob: Job? = null
+    private val benchmark = MutableStateFlow<BenchmarkDisplay>(BenchmarkDisplay.Idle)
+    private var benchmarkJob: Job? = null
 
     private val latency = repository.readings
         .map<PresenceReading, Duration?> { it.inferenceLatency }
@@ -40,9 +45,28 @@ class ModelStateHolder(
 
     /** The screen state. */
     val uiState: StateFlow<ModelUiState> =
-        combine(repository.modelInfo, repository.lastUpdateOutcome, latency, run) { info, outcome, latency, run ->
-            modelUiState(info, outcome, latency, run, zone)
+        combine(repository.modelInfo, repository.lastUpdateOutcome, latency, run, benchmark) { info, outcome, latency, run, bench ->
+            when (val state = modelUiState(info, outcome, latency, run, zone)) {
+                is ModelUiState.Ready -> state.copy(benchmark = bench)
+                ModelUiState.Loading -> state
+            }
         }.stateIn(scope, WhileUiSubscribed, ModelUiState.Loading)
+
+    /** Benchmarks the phone's models through the core, unless a benchmark runs; goes on if the screen is left. */
+    fun runBenchmark() {
+        if (benchmarkJob?.isActive == true) return
+        benchmarkJob = scope.launch {
+            benchmark.value = BenchmarkDisplay.Running
+            benchmark.value = try {
+                BenchmarkDisplay.Done(repository.benchmarkModels().map(::benchmarkRow))
+            } catch (e: CancellationException) {
+                benchmark.value = BenchmarkDisplay.Idle
+                throw e
+            } catch (e: Exception) {
+                BenchmarkDisplay.Failed(e.message ?: e::class.simpleName.orEmpty())
+            }
+        }
+    }
 
     /** Starts an update check unless one runs. */
     fun updateNow() {
@@ -76,3 +100,14 @@ class ModelStateHolder(
         updateJob?.cancel()
     }
 }
+
+/** A model's figures in words: sizes in KB/MB, latency in µs, throughput per second. */
+internal fun benchmarkRow(b: ModelBenchmark) = BenchmarkRow(
+    model = b.model,
+    size = Formats.bytes(b.sizeBytes),
+    load = String.format(Locale.ROOT, "%.1f ms", b.loadMs),
+    p50 = String.format(Locale.ROOT, "%.1f µs", b.p50Us),
+    p99 = String.format(Locale.ROOT, "%.1f µs", b.p99Us),
+    throughput = String.format(Locale.ROOT, "%,.0f /s", b.throughputPerS),
+    memory = b.memoryBytes?.let(Formats::bytes) ?: "—",
+)

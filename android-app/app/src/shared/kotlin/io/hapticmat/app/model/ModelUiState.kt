@@ -16,8 +16,35 @@ sealed interface ModelUiState {
         val latency: String,
         val lastCheck: String,
         val update: UpdateDisplay,
+        val benchmark: BenchmarkDisplay = BenchmarkDisplay.Idle,
     ) : ModelUiState
 }
+
+/** The Benchmark section: run the phone's models through the core and compare them. */
+sealed interface BenchmarkDisplay {
+    /** Never run on this screen. */
+    data object Idle : BenchmarkDisplay
+
+    /** Running (a few seconds). */
+    data object Running : BenchmarkDisplay
+
+    /** One row per model, in the order run. */
+    data class Done(val rows: List<BenchmarkRow>) : BenchmarkDisplay
+
+    /** The benchmark could not run; [detail] says why. */
+    data class Failed(val detail: String) : BenchmarkDisplay
+}
+
+/** One model's figures as shown. */
+data class BenchmarkRow(
+    val model: String,
+    val size: String,
+    val load: String,
+    val p50: String,
+    val p99: String,
+    val throughput: String,
+    val memory: String,
+)
 
 /** The installed model as shown: [sha256] in full (people compare it with the release), [shortSha] on top. */
 data class ModelDisplay(

@@ -5,6 +5,7 @@ import io.hapticmat.app.domain.UpdateFailure
 import io.hapticmat.app.domain.UpdateOutcome
 import io.hapticmat.app.domain.UpdateProgress
 import io.hapticmat.app.notice.Tone
+import io.hapticmat.app.domain.ModelBenchmark
 import io.hapticmat.app.testing.T0
 import io.hapticmat.app.testing.TestModel
 import io.hapticmat.app.testing.TestPresenceRepository
@@ -14,6 +15,8 @@ import io.hapticmat.app.testing.reading
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.test.TestScope
 import kotlinx.coroutines.test.UnconfinedTestDispatcher
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.test.runCurrent
 import kotlinx.coroutines.test.runTest
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
@@ -160,5 +163,42 @@ class ModelStateHolderTest {
 
         val idle = assertInstanceOf(UpdateDisplay.Idle::class.java, holder.ready().update)
         assertEquals("Up to date", idle.lastOutcome?.title)
+    }
+
+    @Test
+    fun `the benchmark shows each model's figures in words and runs once at a time`() = runTest {
+        repository.sendModelInfo(TestModel)
+        repository.benchmarkResult = listOf(
+            ModelBenchmark("int8 · installed", 15_784, 8.04, 13.71, 36.2, 58_732.4, 620_000),
+            ModelBenchmark("fp32 · bundled", 29_517, 2.1, 8.1, 9.7, 95_653.0, null),
+        )
+        val gate = CompletableDeferred<Unit>()
+        repository.benchmarkGate = gate
+        val holder = collectedHolder()
+        assertEquals(BenchmarkDisplay.Idle, holder.ready().benchmark)
+
+        holder.runBenchmark()
+        holder.runBenchmark()
+        assertEquals(BenchmarkDisplay.Running, holder.ready().benchmark)
+        gate.complete(Unit)
+        runCurrent()
+
+        assertEquals(1, repository.benchmarks, "a second press while running starts nothing")
+        val rows = assertInstanceOf(BenchmarkDisplay.Done::class.java, holder.ready().benchmark).rows
+        assertEquals(
+            BenchmarkRow("int8 · installed", "16 kB", "8.0 ms", "13.7 µs", "36.2 µs", "58,732 /s", "620 kB"),
+            rows[0],
+        )
+        assertEquals("—", rows[1].memory, "a platform that does not say shows a dash")
+    }
+
+    @Test
+    fun `a benchmark that cannot run says why`() = runTest {
+        repository.sendModelInfo(null)
+        repository.benchmarkError = IllegalStateException("no model on this phone yet: run Update now")
+        val holder = collectedHolder()
+        holder.runBenchmark()
+        runCurrent()
+        assertEquals(BenchmarkDisplay.Failed("no model on this phone yet: run Update now"), holder.ready().benchmark)
     }
 }

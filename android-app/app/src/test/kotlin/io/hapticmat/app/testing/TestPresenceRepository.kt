@@ -3,6 +3,7 @@ package io.hapticmat.app.testing
 import io.hapticmat.app.domain.CalibrationOutcome
 import io.hapticmat.app.domain.ConnectionStatus
 import io.hapticmat.app.domain.DiscoveredMat
+import io.hapticmat.app.domain.ModelBenchmark
 import io.hapticmat.app.domain.ModelInfo
 import io.hapticmat.app.domain.PersonalCalibrationState
 import io.hapticmat.app.domain.PresenceReading
@@ -10,6 +11,7 @@ import io.hapticmat.app.domain.PresenceRepository
 import io.hapticmat.app.domain.PressureFrame
 import io.hapticmat.app.domain.UpdateOutcome
 import io.hapticmat.app.domain.UpdateProgress
+import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableSharedFlow
@@ -137,6 +139,22 @@ class TestPresenceRepository : PresenceRepository {
     }
 
     override fun scan(): Flow<List<DiscoveredMat>> = scanResults
+
+    /** What [benchmarkModels] returns, or [benchmarkError] it throws; [benchmarkGate] holds it until completed. */
+    var benchmarkResult: List<ModelBenchmark> = emptyList()
+    var benchmarkError: Exception? = null
+    var benchmarkGate: CompletableDeferred<Unit>? = null
+
+    /** How often a benchmark ran. */
+    var benchmarks = 0
+        private set
+
+    override suspend fun benchmarkModels(): List<ModelBenchmark> {
+        benchmarks++
+        benchmarkGate?.await()
+        benchmarkError?.let { throw it }
+        return benchmarkResult
+    }
 
     override suspend fun pair(mat: DiscoveredMat) {
         pairedRequests += mat

@@ -19,6 +19,7 @@ import androidx.compose.runtime.Composable
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
+import io.hapticmat.app.model.BenchmarkDisplay
 import io.hapticmat.app.model.ModelDisplay
 import io.hapticmat.app.model.ModelUiState
 import io.hapticmat.app.model.UpdateDisplay
@@ -33,6 +34,7 @@ fun ModelScreen(
     onUpdateNow: () -> Unit,
     onCancelUpdate: () -> Unit,
     modifier: Modifier = Modifier,
+    onRunBenchmark: () -> Unit = {},
 ) {
     when (uiState) {
         ModelUiState.Loading -> Box(modifier.fillMaxSize(), contentAlignment = Alignment.Center) {
@@ -57,6 +59,7 @@ fun ModelScreen(
                 LabeledValue("Latency", uiState.latency)
             }
             Section("Updates") { UpdateControl(uiState.update, onUpdateNow, onCancelUpdate) }
+            Section("Benchmark on this phone") { BenchmarkControl(uiState.benchmark, onRunBenchmark) }
         }
     }
 }
@@ -93,4 +96,29 @@ private fun UpdateControl(update: UpdateDisplay, onUpdateNow: () -> Unit, onCanc
             Row { Button(onClick = onUpdateNow, enabled = update.canStart) { Text("Try again") } }
         }
     }
+}
+
+@Composable
+private fun BenchmarkControl(benchmark: BenchmarkDisplay, onRun: () -> Unit) {
+    Text(
+        "Runs each model on this phone through HapticMat's core: load time, latency of one reading, " +
+            "readings per second, memory and size.",
+        style = MaterialTheme.typography.bodyMedium,
+    )
+    when (benchmark) {
+        BenchmarkDisplay.Idle -> Unit
+        BenchmarkDisplay.Running -> LinearProgressIndicator(Modifier.fillMaxWidth())
+        is BenchmarkDisplay.Failed -> Text("The benchmark could not run: ${benchmark.detail}", color = MaterialTheme.colorScheme.error)
+        is BenchmarkDisplay.Done -> benchmark.rows.forEach { row ->
+            Column(verticalArrangement = Arrangement.spacedBy(2.dp)) {
+                Text(row.model, style = MaterialTheme.typography.titleSmall)
+                LabeledValue("Latency p50 / p99", "${row.p50} / ${row.p99}")
+                LabeledValue("Throughput", row.throughput)
+                LabeledValue("Load", row.load)
+                LabeledValue("Memory", row.memory)
+                LabeledValue("Size", row.size)
+            }
+        }
+    }
+    Button(onClick = onRun, enabled = benchmark != BenchmarkDisplay.Running) { Text("Run benchmark") }
 }
