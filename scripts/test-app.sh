@@ -33,10 +33,27 @@ reports=$project/target/surefire-reports
 # Stale reports of an earlier run would be counted as this run's.
 rm -rf "$reports" "$project/target/screenshots"
 
+# The Live screen for a real recording: the real core's states for the makers' recordings (empty mat, then
+# a person), from the pipeline binary and a model when they are there (scripts/test.sh has built both by
+# now; HM_SCREEN_MODEL picks another model, e.g. the main job's out/run/model.int8.onnx for the README).
+recording_args=()
+screen_model="${HM_SCREEN_MODEL:-build/kotlin-test-run/model.int8.onnx}"
+if [ -x target/debug/pipeline ] && [ -f "$screen_model" ]; then
+  mkdir -p build/app-screens
+  rec=data/seroton-mat
+  target/debug/pipeline monitor --json --model "$screen_model" \
+    --source "replay:$rec/empty_or_cat_on_mat.csv,$rec/human_on_mat.csv" >build/app-screens/recording-states.jsonl
+  recording_args=(-Dhapticmat.recording="$PWD/$rec/human_on_mat.csv"
+    -Dhapticmat.recordingStates="$PWD/build/app-screens/recording-states.jsonl")
+  log "the real recording's screen uses $screen_model"
+else
+  log "no pipeline binary or $screen_model: the real recording's screen is not drawn"
+fi
+
 # Maven's console library still writes colour resets in batch mode, and without a final newline: strip
 # them so this script's last line stands alone.
 rc=0
-mvn -B --no-transfer-progress -f "$project/pom.xml" test 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g' || rc=$?
+mvn -B --no-transfer-progress -f "$project/pom.xml" test "${recording_args[@]}" 2>&1 | sed -u 's/\x1b\[[0-9;]*m//g' || rc=$?
 
 # The foreground service against android-all, under Robolectric.
 android_reports=build/maven/app-android/surefire-reports

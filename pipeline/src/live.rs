@@ -8,7 +8,7 @@ use hapticmat_core::{Label, StateUpdate};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// One line of `pipeline monitor --json`: exactly these five fields (a contract other tools parse).
+/// One line of `pipeline monitor --json`: exactly these six fields (a contract other tools parse).
 #[derive(Debug, Serialize)]
 pub struct JsonState {
     /// Seconds from the start of the session.
@@ -21,6 +21,9 @@ pub struct JsonState {
     pub confidence: f32,
     /// Seconds since a person was last on the mat; `null` while present or unknown.
     pub absent_for: Option<f64>,
+    /// With a person on the mat, how sure the model is of the posture among the three (0..1; the app
+    /// names it only from 0.7); `null` otherwise.
+    pub posture_confidence: Option<f32>,
 }
 
 /// The JSON line for a state update (no trailing newline).
@@ -31,6 +34,7 @@ pub fn json_line(u: &StateUpdate) -> String {
         present: u.present,
         confidence: (u.confidence * 1000.0).round() / 1000.0,
         absent_for: u.absent_for_s.map(|s| (s * 1000.0).round() / 1000.0),
+        posture_confidence: u.posture_confidence.map(|c| (c * 1000.0).round() / 1000.0),
     };
     serde_json::to_string(&j).unwrap_or_default()
 }

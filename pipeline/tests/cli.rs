@@ -102,7 +102,9 @@ fn replaying_empty_then_person_then_empty_gives_absent_present_absent() {
     assert_eq!(lines.len(), 3 * 382, "exactly one object per decoded frame");
     for l in &lines {
         let keys: Vec<&String> = l.as_object().unwrap().keys().collect();
-        assert_eq!(keys.len(), 5, "{l}");
+        assert_eq!(keys.len(), 6, "{l}");
+        // posture_confidence: how sure of the posture, only with a person on the mat.
+        assert_eq!(l["posture_confidence"].is_null(), l["present"] != true, "{l}");
         let c = l["confidence"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&c));
         // absent_for: seconds since someone was last on the mat, null unless the state is absent.

@@ -6,6 +6,7 @@ import androidx.compose.runtime.Composable
 import androidx.compose.ui.ImageComposeScene
 import androidx.compose.ui.unit.Density
 import androidx.compose.ui.use
+import io.hapticmat.app.live.LiveUiState
 import io.hapticmat.app.ui.live.LiveScreen
 import io.hapticmat.app.ui.model.ModelScreen
 import io.hapticmat.app.ui.navigation.HapticMatAppShell
@@ -30,7 +31,18 @@ import java.io.File
 class ScreenshotTest {
     private val outDir = File(System.getProperty("hapticmat.screenshots.dir") ?: "target/screenshots")
 
+    /**
+     * The real recording of a person on the mat and the real core's states for it, when
+     * scripts/test-app.sh could make them (it needs the pipeline binary and a model).
+     */
+    private val recording = System.getProperty("hapticmat.recording")?.let(::File)?.takeIf { it.isFile }
+    private val recordingStates = System.getProperty("hapticmat.recordingStates")?.let(::File)?.takeIf { it.isFile }
+
+    private val realState: LiveUiState? =
+        if (recording != null && recordingStates != null) RealRecordingScreen.state(recording, recordingStates) else null
+
     private val screens: Map<String, @Composable () -> Unit> = mapOf(
+        "live-real-recording" to { realState?.let { state -> Shell(TopLevelDestination.Live) { LiveScreen(state, {}) } } },
         "live-sitting" to { Shell(TopLevelDestination.Live) { LiveScreen(SampleStates.liveSitting, {}) } },
         "live-calibrating" to { Shell(TopLevelDestination.Live) { LiveScreen(SampleStates.liveCalibrating, {}) } },
         "live-out-of-range" to { Shell(TopLevelDestination.Live) { LiveScreen(SampleStates.liveOutOfRange, {}) } },
@@ -50,7 +62,7 @@ class ScreenshotTest {
     )
 
     @TestFactory
-    fun `every screen renders to a png`(): List<DynamicTest> = screens.map { (name, content) ->
+    fun `every screen renders to a png`(): List<DynamicTest> = screens.filterKeys { it != "live-real-recording" || realState != null }.map { (name, content) ->
         DynamicTest.dynamicTest(name) {
             val image = ImageComposeScene(WIDTH_PX, HEIGHT_PX, Density(DENSITY), content = content).use { it.render() }
             assertTrue(distinctColours(image) > 8, "$name rendered as a blank or flat image")
