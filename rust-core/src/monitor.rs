@@ -3,8 +3,10 @@
 
 use crate::features::{BaselineEvent, FeatureExtractor, FeatureStatus, WINDOW_LEN};
 use crate::frame::{BLADDERS, Frame};
-use crate::inference::{InferenceError, ModelInfo, PresenceModel};
-use crate::personal::{PersonalCalibration, PersonalCalibrationError, PersonalCalibrator, newest_load_pa, user_load};
+use crate::inference::{InferenceError, ModelInfo, Prediction, PresenceModel};
+use crate::personal::{
+    PersonalCalibration, PersonalCalibrationError, PersonalCalibrator, USER_LOAD_LEN, newest_load_pa, user_load,
+};
 use crate::smoothing::{Smoother, SmoothingConfig};
 use crate::source::{CancelToken, FrameSource, SourceError, SourceEvent, SourceStatus};
 use crate::state::PresenceState;
@@ -105,9 +107,38 @@ pub struct MonitorSummary {
     pub inference_p99_us: f64,
 }
 
+/// What the monitor asks of a model: its contract and the class probabilities of one window (with the
+/// user's load, for models that read it). [`PresenceModel`] (ONNX Runtime) is the real one; the
+/// monitor's own tests script one, so its rules (smoothing, the still mat, the absence timeout, re-tares,
+/// personal calibration) are tested without a trained model.
+pub trait Classifier: Send {
+    /// The model's contract and labels.
+    fn info(&self) -> &ModelInfo;
+    /// Scores one window (CPU work on the monitor's thread).
+    fn classify(
+        &mut self,
+        window: &[f32; WINDOW_LEN],
+        user_load: &[f32; USER_LOAD_LEN],
+    ) -> Result<Prediction, InferenceError>;
+}
+
+impl Classifier for PresenceModel {
+    fn info(&self) -> &ModelInfo {
+        PresenceModel::info(self)
+    }
+
+    fn classify(
+        &mut self,
+        window: &[f32; WINDOW_LEN],
+        user_load: &[f32; USER_LOAD_LEN],
+    ) -> Result<Prediction, InferenceError> {
+        self.predict_with(window, user_load)
+    }
+}
+
 /// The monitor for one mat and one model.
-pub struct Monitor {
-    model: PresenceModel,
+pub struct Monitor<C: Classifier = PresenceModel> {
+    model: C,
     features: FeatureExtractor,
     smoother: Smoother,
     cfg: MonitorConfig,
@@ -123,9 +154,9 @@ pub struct Monitor {
     was_ready: bool,
 }
 
-impl Monitor {
+impl<C: Classifier> Monitor<C> {
     /// A monitor over a loaded model. With `calibrate_s`, the first seconds calibrate the baseline.
-    pub fn new(model: PresenceModel, cfg: MonitorConfig) -> Self {
+    pub fn new(model: C, cfg: MonitorConfig) -> Self {
         let mut features = FeatureExtractor::new();
         if let Some(s) = cfg.calibrate_s {
             features.calibrate(s);
@@ -151,12 +182,12 @@ impl Monitor {
     }
 
     /// Gives the model back, e.g. to start a fresh session with it.
-    pub fn into_model(self) -> PresenceModel {
+    pub fn into_model(self) -> C {
         self.model
     }
 
     /// Swaps in another model (e.g. after an update); the smoothing restarts.
-    pub fn set_model(&mut self, model: PresenceModel) {
+    pub fn set_model(&mut self, model: C) {
         self.model = model;
         self.smoother.reset();
     }
@@ -240,7 +271,7 @@ impl Monitor {
         }
         if ready {
             let load = user_load(&self.window, self.personal.as_ref());
-            let pred = self.model.predict_with(&self.window, &load)?;
+            let pred = self.model.classify(&self.window, &load)?;
             let probabilities = if self.features.is_still() { &STILL_IS_ABSENT } else { &pred.probabilities };
             let (state, confidence) = self.smoother.update(probabilities);
             update.state = Some(state);
@@ -371,5 +402,189 @@ fn skip_kind(e: &SourceError) -> &'static str {
         SourceError::Recording(_) => "bad row",
         SourceError::Ble(_) => "bluetooth",
         SourceError::UnknownSource { .. } => "unknown source",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The monitor's rules with a scripted classifier in place of a trained model.
+    use super::*;
+    use crate::features::{CHANNELS, INPUT_NAME, WINDOW_FRAMES};
+    use crate::personal::{USER_LOAD_NAME, newest_load_pa};
+
+    /// Says "sitting" when the newest frame carries more than 500 Pa over the baseline (or always, with
+    /// `always_present`), else "absent"; records every `user_load` it is given.
+    struct Scripted {
+        info: ModelInfo,
+        always_present: bool,
+        loads: Vec<[f32; USER_LOAD_LEN]>,
+    }
+
+    const SITTING: [f32; 4] = [0.05, 0.9, 0.03, 0.02];
+    const ABSENT: [f32; 4] = [0.95, 0.03, 0.01, 0.01];
+
+    impl Scripted {
+        fn new() -> Self {
+            let info = ModelInfo {
+                path: "scripted".into(),
+                feature_version: crate::features::FEATURE_VERSION,
+                window_frames: WINDOW_FRAMES,
+                channels: CHANNELS,
+                labels: ["absent", "sitting", "lying_full", "lying_partial"].map(String::from).to_vec(),
+                inputs: vec![INPUT_NAME.to_string(), USER_LOAD_NAME.to_string()],
+                quantized: false,
+            };
+            Scripted { info, always_present: false, loads: Vec::new() }
+        }
+    }
+
+    impl Classifier for Scripted {
+        fn info(&self) -> &ModelInfo {
+            &self.info
+        }
+
+        fn classify(
+            &mut self,
+            window: &[f32; WINDOW_LEN],
+            user_load: &[f32; USER_LOAD_LEN],
+        ) -> Result<Prediction, InferenceError> {
+            self.loads.push(*user_load);
+            let present = self.always_present || newest_load_pa(window) > 500.0;
+            Ok(Prediction { probabilities: if present { SITTING } else { ABSENT }, latency: Duration::from_micros(5) })
+        }
+    }
+
+    const DT: f64 = 0.15;
+    const BASE: f32 = 98_000.0;
+
+    fn monitor(timeout_s: Option<f64>) -> Monitor<Scripted> {
+        let cfg = MonitorConfig { absence_timeout_s: timeout_s, calibrate_s: Some(2.0), ..MonitorConfig::default() };
+        Monitor::new(Scripted::new(), cfg)
+    }
+
+    /// Frames from `from` to `to` s with `load` Pa on each bladder over the empty mat; a person breathes
+    /// (±30 Pa at 0.3 Hz), an object does not (`breathing` false).
+    fn feed(
+        m: &mut Monitor<Scripted>,
+        (from, to): (f64, f64),
+        load: f32,
+        breathing: bool,
+        events: &mut Vec<MonitorEvent>,
+    ) -> Vec<StateUpdate> {
+        let mut out = Vec::new();
+        let mut t = from;
+        while t < to {
+            let wobble = if breathing { 30.0 * (2.0 * std::f64::consts::PI * 0.3 * t).sin() as f32 } else { 0.0 };
+            let pressures = std::array::from_fn(|i| BASE + i as f32 * 7.0 + load + wobble);
+            out.push(m.process(&Frame { t, pressures }, events).expect("the scripted classifier never fails"));
+            t += DT;
+        }
+        out
+    }
+
+    fn timeouts(events: &[MonitorEvent]) -> Vec<(f64, f64)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                MonitorEvent::AbsenceTimeout { t, absent_for_s } => Some((*t, *absent_for_s)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_person_is_reported_after_the_dwell_and_the_absence_timeout_fires_once_counted_from_their_leaving() {
+        let mut m = monitor(Some(60.0));
+        let mut events = Vec::new();
+        let calibrating = feed(&mut m, (0.0, 2.0), 0.0, false, &mut events);
+        assert!(calibrating.iter().all(|u| u.state.is_none()), "unknown while the empty mat is measured");
+        let empty = feed(&mut m, (2.0, 10.0), 0.0, false, &mut events);
+        assert_eq!(empty.last().unwrap().state, Some(PresenceState::Absent));
+
+        let person = feed(&mut m, (10.0, 30.0), 400.0, true, &mut events);
+        let first_present = person.iter().position(|u| u.present).expect("the person is seen");
+        // The window needs the load in its newest frame, then the smoother's dwell (2 frames past 0.6).
+        assert!((1..=4).contains(&first_present), "seen after {first_present} frames");
+        assert!(person[first_present..].iter().all(|u| u.state == Some(PresenceState::Sitting)), "no flicker");
+        assert!(person.iter().all(|u| u.absent_for_s.is_none() || !u.present));
+
+        let after = feed(&mut m, (30.0, 100.0), 0.0, false, &mut events);
+        // The smoother lets the person go a few frames after their load does.
+        let last_present_t = person.iter().chain(&after).filter(|u| u.present).next_back().unwrap().t;
+        assert!(last_present_t < 31.0, "gone within a second: {last_present_t}");
+        let fired = timeouts(&events);
+        assert_eq!(fired.len(), 1, "once per absence: {fired:?}");
+        let (t, absent_for) = fired[0];
+        assert!((absent_for - 60.0).abs() < DT + 1e-9, "fires when the absence reaches 60 s: {absent_for}");
+        assert!((t - last_present_t - absent_for).abs() < 1e-9, "counted from the last frame with the person");
+        let end = after.last().unwrap();
+        assert!((end.absent_for_s.unwrap() - (end.t - last_present_t)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_person_back_before_the_timeout_restarts_it() {
+        let mut m = monitor(Some(30.0));
+        let mut events = Vec::new();
+        feed(&mut m, (0.0, 5.0), 0.0, false, &mut events);
+        feed(&mut m, (5.0, 10.0), 400.0, true, &mut events);
+        feed(&mut m, (10.0, 35.0), 0.0, false, &mut events); // 25 s empty
+        feed(&mut m, (35.0, 40.0), 400.0, true, &mut events);
+        feed(&mut m, (40.0, 65.0), 0.0, false, &mut events); // 25 s empty again
+        assert!(timeouts(&events).is_empty(), "neither absence reached 30 s");
+        feed(&mut m, (65.0, 75.0), 0.0, false, &mut events);
+        assert_eq!(timeouts(&events).len(), 1);
+    }
+
+    #[test]
+    fn a_still_load_is_absent_whatever_the_model_says() {
+        let mut m = monitor(None);
+        m.model.always_present = true;
+        let mut events = Vec::new();
+        feed(&mut m, (0.0, 5.0), 0.0, false, &mut events);
+        // A bag on the mat: a load, but perfectly still (a person breathes).
+        let bag = feed(&mut m, (5.0, 20.0), 1500.0, false, &mut events);
+        assert!(bag.iter().any(|u| u.present), "the model's 'sitting' shows while the mat is not yet known still");
+        assert_eq!(bag.last().unwrap().state, Some(PresenceState::Absent), "still for 6 s: empty");
+        // A person is never still: the model's word counts again.
+        let person = feed(&mut m, (20.0, 30.0), 1500.0, true, &mut events);
+        assert_eq!(person.last().unwrap().state, Some(PresenceState::Sitting));
+    }
+
+    #[test]
+    fn the_personal_calibration_reaches_the_model_as_the_share_of_the_users_load() {
+        let mut m = monitor(None);
+        let mut events = Vec::new();
+        feed(&mut m, (0.0, 5.0), 0.0, false, &mut events);
+        feed(&mut m, (5.0, 10.0), 500.0, true, &mut events);
+        let uncalibrated = *m.model.loads.last().unwrap();
+        assert_eq!(uncalibrated, [0.0, 0.0], "no calibration: [0, 0]");
+
+        // 4 bladders × 500 Pa ≈ 2000 Pa now; the user's full load is 4000 Pa: half of it is on the mat.
+        m.set_personal_calibration(Some(PersonalCalibration::new(4000.0).unwrap()));
+        feed(&mut m, (10.0, 15.0), 500.0, true, &mut events);
+        let [share, known] = *m.model.loads.last().unwrap();
+        assert_eq!(known, 1.0);
+        assert!((share - 0.5).abs() < 0.05, "share {share}");
+    }
+
+    #[test]
+    fn a_new_empty_mat_calibration_interrupts_a_personal_one() {
+        let mut m = monitor(None);
+        let mut events = Vec::new();
+        feed(&mut m, (0.0, 5.0), 0.0, false, &mut events);
+        feed(&mut m, (5.0, 8.0), 800.0, true, &mut events);
+        m.calibrate_user(10.0);
+        feed(&mut m, (8.0, 10.0), 800.0, true, &mut events);
+        m.calibrate(2.0);
+        feed(&mut m, (10.0, 13.0), 800.0, true, &mut events);
+        let outcome = events.iter().find_map(|e| match e {
+            MonitorEvent::PersonalCalibration(r) => Some(r.clone()),
+            _ => None,
+        });
+        assert!(
+            matches!(outcome, Some(Err(PersonalCalibrationError::Interrupted(_)))),
+            "the user's measurement is refused, not taken against a moving baseline: {outcome:?}"
+        );
+        assert_eq!(m.personal_calibration(), None, "nothing half-measured is used");
     }
 }
