@@ -5,7 +5,7 @@
 
 mod support;
 
-use hapticmat_core::delivery::cache::{CURRENT, FLOOR};
+use hapticmat_core::delivery::cache::{CURRENT, FLOOR, LOCK};
 use hapticmat_core::delivery::{Manifest, UpdateStatus};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -99,7 +99,8 @@ fn a_killed_update_leaves_the_old_or_the_new_model_never_a_partial_one() {
         u.load_current().unwrap_or_else(|e| panic!("trial {trial}: serving model does not load: {e}"));
         let after = files_in(&cache);
         let allowed = [u.current(), u.known_good()].into_iter().flatten().map(|m| format!("models/{}.onnx", m.sha256));
-        let mut allowed: Vec<String> = allowed.chain([CURRENT.to_string(), FLOOR.to_string()]).collect();
+        let mut allowed: Vec<String> =
+            allowed.chain([CURRENT.to_string(), FLOOR.to_string(), LOCK.to_string()]).collect();
         allowed.sort();
         let mut after_sorted = after.clone();
         after_sorted.sort();

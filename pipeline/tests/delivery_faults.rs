@@ -5,7 +5,7 @@
 
 mod support;
 
-use hapticmat_core::delivery::cache::{CURRENT, FLOOR};
+use hapticmat_core::delivery::cache::{CURRENT, FLOOR, LOCK, TRIAL};
 use hapticmat_core::delivery::manifest::MODELS_PREFIX;
 use hapticmat_core::delivery::{
     Manifest, Outcome, ProgressEvent, ProgressListener, Signer25519, UpdateError, UpdateStatus, Updater,
@@ -89,7 +89,7 @@ fn assert_serving(updater: &Updater, cache: &Path, m: &Manifest) {
     }
     for entry in std::fs::read_dir(cache).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(name == CURRENT || name == FLOOR || name == "models", "leftover in the cache: {name}");
+        assert!([CURRENT, FLOOR, LOCK, "models"].contains(&name.as_str()), "leftover in the cache: {name}");
     }
 }
 
@@ -709,4 +709,274 @@ fn an_endless_validity_is_refused() {
     let e = r.unwrap_err();
     assert!(matches!(&e, UpdateError::Refused { .. }) && e.to_string().contains("400 days"), "{e}");
     assert!(env.model_requests().is_empty());
+}
+
+// Issue 12 item 9: one updater per cache folder; only a model's own failure is a refusal.
+
+/// Waits (up to 10 s) until a download is under way: its temporary file exists in the cache and the
+/// server was asked for the model (progress events come only per 256 KiB, too rarely for a small model).
+fn wait_for_download(env: &Env) {
+    let start = Instant::now();
+    let downloading = || {
+        let temporary = std::fs::read_dir(env.cache.path().join("models"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".download-"));
+        temporary && !env.model_requests().is_empty()
+    };
+    while !downloading() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the download never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Model requests drip slowly enough (~2 s for B) that a test can act while a check downloads.
+fn drip_models(env: &Env) {
+    env.server.set_rule(|r| {
+        if r.path.starts_with(MODELS_PREFIX) {
+            Behaviour::Drip { chunk: 256, every: Duration::from_millis(20) }
+        } else {
+            Behaviour::Serve
+        }
+    });
+}
+
+/// Starts a check of `u` on its own thread and returns once its download is under way.
+fn check_in_background(env: &Env, u: &Arc<Updater>) -> std::thread::JoinHandle<Result<UpdateStatus, UpdateError>> {
+    let t = std::thread::spawn({
+        let u = u.clone();
+        move || u.check_now()
+    });
+    wait_for_download(env);
+    t
+}
+
+#[test]
+fn a_second_updater_on_the_same_cache_is_refused_and_the_first_download_survives() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    drip_models(&env);
+    let first = Arc::new(env.updater());
+    let start = Instant::now();
+    let t = check_in_background(&env, &first);
+    // Before the lock, this second updater's start-up cleanup deleted the first one's download as a
+    // leftover, and the first then recorded the I/O error as a permanent refusal of model B.
+    let second = support::try_updater(&env.server.url(), env.cache.path(), fixture().pinned());
+    let e = second.err().expect("the second updater is refused");
+    assert!(matches!(&e, UpdateError::Storage { reason } if reason.contains("in use by another updater")), "{e}");
+    let r = t.join().unwrap();
+    assert!(matches!(r, Ok(UpdateStatus::Updated { .. })), "the first updater's download survived: {r:?}");
+    assert_serving(&first, env.cache.path(), &b);
+    write_row(
+        "37",
+        "a second updater opens the cache while the first downloads B",
+        Outcome::Updated,
+        &format!("second updater: {e}"),
+        &b,
+        start.elapsed(),
+    );
+    drop(first);
+    assert!(support::try_updater(&env.server.url(), env.cache.path(), fixture().pinned()).is_ok(), "lock released");
+}
+
+#[test]
+fn a_download_lost_to_storage_trouble_is_not_a_refusal_of_the_model() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    drip_models(&env);
+    let u = Arc::new(env.updater());
+    let start = Instant::now();
+    let t = check_in_background(&env, &u);
+    // Something outside the updater removes the download (as a second updater's cleanup used to).
+    for e in std::fs::read_dir(env.cache.path().join("models")).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with(".download-") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let r = t.join().unwrap();
+    assert!(matches!(&r, Err(UpdateError::Storage { .. })), "{r:?}");
+    assert_serving(&u, env.cache.path(), &env.a);
+    write_row(
+        "38",
+        "B's download deleted from outside before its self-test",
+        Outcome::Failed,
+        &r.unwrap_err().to_string(),
+        &env.a,
+        start.elapsed(),
+    );
+    // Not remembered as a refusal: the next check fetches B again and installs it.
+    env.server.set_rule(|_| Behaviour::Serve);
+    let again = u.check_now();
+    assert!(matches!(again, Ok(UpdateStatus::Updated { .. })), "{again:?}");
+    assert_serving(&u, env.cache.path(), &b);
+}
+
+// Issue 12 item 10: a model whose trial (self-test, first load) kills the process is refused next start.
+
+/// Which trial the child process dies in, named in `HM_TRIAL_CHILD`.
+const TRIAL_CHILD: &str = "HM_TRIAL_CHILD";
+
+/// Not a test: the child process of the trial tests. It aborts (SIGABRT, no unwinding, as a native crash
+/// in ONNX Runtime ends the app) the moment the updater reports that it is trying a model, after the
+/// trial marker is on disk. `self-test`: a check that downloads B; `first-load`: loading the serving model.
+#[test]
+#[ignore = "run by the trial tests as their child process"]
+fn trial_child() {
+    let Ok(mode) = std::env::var(TRIAL_CHILD) else { return };
+    struct AbortOnTrial;
+    impl log::Log for AbortOnTrial {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record) {
+            if record.args().to_string().contains("trying model") {
+                std::process::abort();
+            }
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: AbortOnTrial = AbortOnTrial;
+    log::set_logger(&LOGGER).unwrap();
+    log::set_max_level(log::LevelFilter::Info);
+    let var = |name: &str| std::env::var(name).unwrap();
+    let key = hapticmat_core::delivery::PublicKey::parse(&std::fs::read_to_string(var("HM_TRIAL_KEY")).unwrap());
+    let keys = hapticmat_core::delivery::PinnedKeys::new([key.unwrap()]);
+    let u = support::try_updater(&var("HM_TRIAL_URL"), Path::new(&var("HM_TRIAL_CACHE")), keys).unwrap();
+    match mode.as_str() {
+        "self-test" => drop(u.check_now()),
+        "first-load" => drop(u.load_current()),
+        other => panic!("unknown mode {other}"),
+    }
+}
+
+/// Runs [`trial_child`] in `mode` on the env's cache; it must die of SIGABRT in the middle of a trial,
+/// leaving the marker.
+fn crash_in_trial(env: &Env, mode: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "trial_child", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env(TRIAL_CHILD, mode)
+        .env("HM_TRIAL_URL", env.server.url())
+        .env("HM_TRIAL_CACHE", env.cache.path())
+        .env("HM_TRIAL_KEY", &fixture().public)
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(6), "the child aborted mid-trial: {out:?}");
+    assert!(env.cache.path().join(TRIAL).exists(), "the trial marker was on disk when the process died");
+}
+
+#[test]
+fn a_model_that_kills_the_app_in_its_self_test_is_refused_on_the_next_start() {
+    let env = Env::with_a_installed();
+    env.publish_b();
+    crash_in_trial(&env, "self-test");
+    // The next start: A serves; B (whose self-test never finished) is refused without downloading it.
+    let before = env.model_requests().len();
+    let r = check_fault(&env, "39", "the app dies during B's self-test; next start", Outcome::Rejected, &env.a).r;
+    let e = r.unwrap_err();
+    assert!(matches!(&e, UpdateError::BadModel { reason } if reason.contains("self-test never finished")), "{e}");
+    assert_eq!(env.model_requests().len(), before, "B is not fetched again");
+    assert!(!env.cache.path().join(TRIAL).exists());
+}
+
+#[test]
+fn a_model_that_kills_the_app_on_its_first_load_falls_back_to_the_known_good_one() {
+    let env = Env::with_a_installed();
+    env.publish_b();
+    assert!(matches!(env.updater().check_now(), Ok(UpdateStatus::Updated { .. })));
+    crash_in_trial(&env, "first-load");
+    // The next start: A (the known-good model) serves again, B is refused and not fetched again.
+    let before = env.model_requests().len();
+    let r = check_fault(&env, "40", "the app dies during B's first load; next start", Outcome::Rejected, &env.a).r;
+    let e = r.unwrap_err();
+    assert!(matches!(&e, UpdateError::BadModel { reason } if reason.contains("first load never finished")), "{e}");
+    assert_eq!(env.model_requests().len(), before, "B is not fetched again");
+    assert_eq!(env.updater().known_good(), None, "B is not kept as a fall-back either");
+}
+
+#[test]
+fn a_proven_model_loads_without_a_trial_and_survives_a_crash_elsewhere() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    let u = env.updater();
+    assert!(matches!(u.check_now(), Ok(UpdateStatus::Updated { .. })));
+    u.load_current().expect("B's first load finishes");
+    drop(u);
+    // The app dies later while loading B again: B has loaded before, so that is no trial and no refusal.
+    crash_free_reload(&env);
+    let u = env.updater();
+    assert_eq!(u.current().map(|m| m.sha256), Some(b.sha256.clone()));
+    assert_serving(&u, env.cache.path(), &b);
+}
+
+/// Loads the serving model in a child that aborts on a trial: a proven model is loaded without one, so
+/// the child exits normally.
+fn crash_free_reload(env: &Env) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "trial_child", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env(TRIAL_CHILD, "first-load")
+        .env("HM_TRIAL_URL", env.server.url())
+        .env("HM_TRIAL_CACHE", env.cache.path())
+        .env("HM_TRIAL_KEY", &fixture().public)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "no trial for a proven model: {out:?}");
+}
+
+// Issue 12 item 11: the cache is not locked across a check; a cancel reaches a check still waiting.
+
+#[test]
+fn current_and_loading_answer_while_a_check_downloads() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    drip_models(&env);
+    let u = Arc::new(env.updater());
+    let t = check_in_background(&env, &u);
+    let start = Instant::now();
+    let current = u.current();
+    let took_current = start.elapsed();
+    let model = u.load_current();
+    let took_load = start.elapsed();
+    assert!(!t.is_finished(), "the check was still downloading");
+    assert_eq!(current.map(|m| m.sha256), Some(env.a.sha256.clone()));
+    assert!(model.is_ok(), "{:?}", model.err());
+    assert!(took_current < Duration::from_millis(100), "current() waited {took_current:?}");
+    assert!(took_load < Duration::from_millis(1000), "load_current() waited {took_load:?}");
+    assert!(matches!(t.join().unwrap(), Ok(UpdateStatus::Updated { .. })));
+    assert_serving(&u, env.cache.path(), &b);
+}
+
+#[test]
+fn a_cancel_while_a_second_check_waits_ends_both() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    drip_models(&env);
+    let u = Arc::new(env.updater());
+    let start = Instant::now();
+    let first = check_in_background(&env, &u);
+    let second = std::thread::spawn({
+        let u = u.clone();
+        move || u.check_now()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!second.is_finished(), "the second check waits for the first");
+    u.cancel();
+    assert_eq!(first.join().unwrap(), Err(UpdateError::Cancelled));
+    let r = second.join().unwrap();
+    let took = start.elapsed();
+    assert_eq!(r, Err(UpdateError::Cancelled), "the cancel reached the waiting check too");
+    assert_serving(&u, env.cache.path(), &env.a);
+    write_row(
+        "41",
+        "cancel while a second check waits for the first",
+        Outcome::Failed,
+        "cancelled (both checks)",
+        &env.a,
+        took,
+    );
+    // A check asked for after the cancel runs.
+    env.server.set_rule(|_| Behaviour::Serve);
+    assert!(matches!(u.check_now(), Ok(UpdateStatus::Updated { .. })));
+    assert_serving(&u, env.cache.path(), &b);
 }

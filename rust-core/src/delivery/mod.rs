@@ -90,6 +90,9 @@ pub enum DeliveryError {
     /// Reading or writing the cache failed.
     #[error("cache {path}: {message}")]
     Io { path: String, message: String },
+    /// Another updater holds the cache folder (its lock file is locked): one updater per folder.
+    #[error("cache folder is in use by another updater (lock on {path} is held)")]
+    CacheInUse { path: String },
     /// A key file or key text is unusable.
     #[error("key: {0}")]
     Key(String),

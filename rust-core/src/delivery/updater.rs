@@ -1,8 +1,12 @@
 //! The updater: one object per cache folder with a small API for the app (and UniFFI later): check now,
 //! the current model, a progress listener, the last outcome, cancel. Blocking calls: run them off the main
 //! thread; inside, an own single-threaded tokio runtime drives the network.
+//!
+//! Checks run one at a time, but the cache is locked only for its short steps (reading the pointer,
+//! raising the floor, installing), never across the network: `current()` answers and `load_current()`
+//! loads while a check downloads for minutes.
 
-use super::cache::{Cache, Entry, InstalledModel};
+use super::cache::{Cache, Entry, InstalledModel, TrialStage};
 use super::cancel::CancelHandle;
 use super::manifest::LATEST;
 use super::selftest::self_test;
@@ -116,7 +120,7 @@ impl From<DeliveryError> for UpdateError {
             DeliveryError::Http { .. } | DeliveryError::Network(_) | DeliveryError::Redirect(_) => {
                 UpdateError::Network { reason }
             }
-            DeliveryError::Io { .. } => UpdateError::Storage { reason },
+            DeliveryError::Io { .. } | DeliveryError::CacheInUse { .. } => UpdateError::Storage { reason },
             DeliveryError::Key(_) | DeliveryError::Config(_) => UpdateError::Config { reason },
             DeliveryError::Cancelled => UpdateError::Cancelled,
         }
@@ -220,7 +224,10 @@ pub struct Updater {
     config: UpdaterConfig,
     transport: Transport,
     runtime: tokio::runtime::Runtime,
+    /// Held for short steps only, never across network I/O or a self-test.
     cache: Mutex<Cache>,
+    /// Held for a whole check: checks run one at a time.
+    checking: Mutex<()>,
     listener: RwLock<Option<Arc<dyn ProgressListener>>>,
     last: Mutex<Option<UpdateReport>>,
     cancel: CancelHandle,
@@ -245,6 +252,7 @@ impl Updater {
             transport,
             runtime,
             cache: Mutex::new(cache),
+            checking: Mutex::new(()),
             listener: RwLock::new(None),
             last: Mutex::new(None),
             cancel: CancelHandle::new(),
@@ -262,18 +270,44 @@ impl Updater {
     }
 
     /// Loads the serving model; if it does not load or self-test, falls back to the known-good previous
-    /// one (and remembers why). File I/O and ONNX Runtime work: off the main thread.
+    /// one (and remembers why). The first load of a newly installed model is a trial: a marker on disk
+    /// says so until it finished, and a process that dies in it (a native crash in ONNX Runtime) has the
+    /// model refused on the next start. A model file that cannot be read is a storage error, not a
+    /// refusal. File I/O and ONNX Runtime work: off the main thread; a running check does not block it.
     pub fn load_current(&self) -> Result<PresenceModel, UpdateError> {
-        let mut cache = self.lock_cache();
         loop {
-            let Some(current) = cache.current() else {
-                return Err(UpdateError::BadModel { reason: "no model installed".into() });
+            let (current, trial) = {
+                let cache = self.lock_cache();
+                let Some(current) = cache.current() else {
+                    return Err(UpdateError::BadModel { reason: "no model installed".into() });
+                };
+                let trial = cache.current_unproven();
+                if trial {
+                    cache.begin_trial(current.sequence, &current.sha256, TrialStage::FirstLoad)?;
+                }
+                (current, trial)
             };
-            match load_checked(&current) {
-                Ok(model) => return Ok(model),
-                Err(e) => {
+            let loaded = load_checked(&current);
+            let mut cache = self.lock_cache();
+            match loaded {
+                Ok(model) => {
+                    if trial {
+                        cache.mark_proven(&current.sha256)?;
+                        cache.end_trial()?;
+                    }
+                    return Ok(model);
+                }
+                Err(e @ DeliveryError::SelfTest(_)) => {
                     log::warn!("model {} (sequence {}) fails: {e}; falling back", current.version, current.sequence);
-                    cache.demote_current(e.to_string())?;
+                    // A check may have installed another model meanwhile: only demote the one that failed.
+                    if cache.current().is_some_and(|m| m.sha256 == current.sha256) {
+                        cache.demote_current(e.to_string())?;
+                    }
+                    cache.end_trial()?;
+                }
+                Err(e) => {
+                    cache.end_trial()?;
+                    return Err(e.into());
                 }
             }
         }
@@ -302,37 +336,40 @@ impl Updater {
     }
 
     /// Checks the store now and installs a newer verified model. Blocks (network and file I/O, up to the
-    /// configured deadline): call off the main thread, never from inside an async runtime.
+    /// configured deadline): call off the main thread, never from inside an async runtime. A check asked
+    /// for while another runs waits for it; a cancel meanwhile ends both.
     pub fn check_now(&self) -> Result<UpdateStatus, UpdateError> {
-        let mut cache = self.lock_cache();
-        self.cancel.reset();
+        // Taken before waiting, so a cancel issued while this check waits for the running one reaches it.
+        let cancel = self.cancel.for_new_check();
+        let _one_at_a_time = self.checking.lock().unwrap_or_else(|p| p.into_inner());
         let mut offered = None;
-        let result = self.runtime.block_on(async {
-            tokio::select! {
-                r = self.check(&mut cache, &mut offered) => r,
-                () = self.cancel.cancelled() => Err(DeliveryError::Cancelled),
-                () = tokio::time::sleep(self.config.deadline) => Err(DeliveryError::Network(format!(
-                    "check took longer than {:?}", self.config.deadline
-                ))),
-            }
-        });
+        let result = match cancel.check() {
+            Err(e) => Err(e),
+            Ok(()) => self.runtime.block_on(async {
+                tokio::select! {
+                    r = self.check(&cancel, &mut offered) => r,
+                    () = cancel.cancelled() => Err(DeliveryError::Cancelled),
+                    () = tokio::time::sleep(self.config.deadline) => Err(DeliveryError::Network(format!(
+                        "check took longer than {:?}", self.config.deadline
+                    ))),
+                }
+            }),
+        };
         let result = result.map_err(UpdateError::from);
         let (outcome, error) = match &result {
             Ok(UpdateStatus::Updated { .. }) => (Outcome::Updated, None),
             Ok(UpdateStatus::UpToDate { .. }) => (Outcome::UpToDate, None),
             Err(e) => (e.outcome(), Some(e.clone())),
         };
+        let serving = self.current();
         match &error {
-            None => log::info!("model check: {} (serving {:?})", outcome.as_str(), cache.current().map(|m| m.sequence)),
+            None => {
+                log::info!("model check: {} (serving {:?})", outcome.as_str(), serving.as_ref().map(|m| m.sequence))
+            }
             Some(e) => log::warn!("model check: {}: {e}", outcome.as_str()),
         }
-        let report = UpdateReport {
-            outcome,
-            model: cache.current(),
-            offered_sequence: offered,
-            error,
-            finished_at: SystemTime::now(),
-        };
+        let report =
+            UpdateReport { outcome, model: serving, offered_sequence: offered, error, finished_at: SystemTime::now() };
         if let Ok(mut last) = self.last.lock() {
             *last = Some(report);
         }
@@ -340,20 +377,24 @@ impl Updater {
         result
     }
 
-    async fn check(&self, cache: &mut Cache, offered: &mut Option<u64>) -> Result<UpdateStatus, DeliveryError> {
+    async fn check(&self, cancel: &CancelHandle, offered: &mut Option<u64>) -> Result<UpdateStatus, DeliveryError> {
         self.emit(ProgressEvent::CheckingManifest);
-        let installed = cache.current();
-        // Only a manifest that named the serving model, and that was kept to be checked again, may be
-        // skipped on 304; without one the request is unconditional and a 304 to it is refused.
-        let etag = match (&installed, &cache.state().envelope) {
-            (Some(_), Some(_)) => cache.state().etag.clone(),
-            _ => None,
+        let (installed, etag) = {
+            let cache = self.lock_cache();
+            let installed = cache.current();
+            // Only a manifest that named the serving model, and that was kept to be checked again, may be
+            // skipped on 304; without one the request is unconditional and a 304 to it is refused.
+            let etag = match (&installed, &cache.state().envelope) {
+                (Some(_), Some(_)) => cache.state().etag.clone(),
+                _ => None,
+            };
+            (installed, etag)
         };
         let mut events = |e: TransferEvent| self.emit(e.into());
-        let fetched = self.transport.fetch_manifest(LATEST, etag.as_deref(), &self.cancel, &mut events).await?;
+        let fetched = self.transport.fetch_manifest(LATEST, etag.as_deref(), cancel, &mut events).await?;
         let (bytes, etag) = match fetched {
             ManifestFetch::NotModified => {
-                let model = self.not_modified(cache, installed, offered)?;
+                let model = self.not_modified(&self.lock_cache(), installed, offered)?;
                 return Ok(UpdateStatus::UpToDate { model });
             }
             ManifestFetch::Fetched { bytes, etag } => (bytes, etag),
@@ -362,22 +403,28 @@ impl Updater {
         // Verified, so the bytes are the JSON envelope the publisher wrote.
         let envelope = String::from_utf8_lossy(&bytes).into_owned();
         *offered = Some(manifest.sequence);
-        self.accept(&manifest, cache)?;
-        if let Some(model) = installed.filter(|m| m.sequence == manifest.sequence) {
-            if model.sha256 != manifest.sha256 {
-                // `accept` compares with the floor; this is the installed model's own sequence.
-                return Err(DeliveryError::Fork {
-                    sequence: model.sequence,
-                    verified: model.sha256,
-                    offered: manifest.sha256.clone(),
-                });
+        let mut sink = {
+            let mut cache = self.lock_cache();
+            self.accept(&manifest, &mut cache)?;
+            if let Some(model) = installed.filter(|m| m.sequence == manifest.sequence) {
+                if model.sha256 != manifest.sha256 {
+                    // `accept` compares with the floor; this is the installed model's own sequence.
+                    return Err(DeliveryError::Fork {
+                        sequence: model.sequence,
+                        verified: model.sha256,
+                        offered: manifest.sha256.clone(),
+                    });
+                }
+                if cache.current().is_some_and(|c| c.sha256 == model.sha256) {
+                    cache.set_manifest(etag, envelope)?;
+                }
+                return Ok(UpdateStatus::UpToDate { model });
             }
-            cache.set_manifest(etag, envelope)?;
-            return Ok(UpdateStatus::UpToDate { model });
-        }
-        if let Some(r) = cache.state().refused.as_ref().filter(|r| r.sha256 == manifest.sha256) {
-            return Err(DeliveryError::SelfTest(format!("refused before: {}", r.reason)));
-        }
+            if let Some(r) = cache.state().refused.as_ref().filter(|r| r.sha256 == manifest.sha256) {
+                return Err(DeliveryError::SelfTest(format!("refused before: {}", r.reason)));
+            }
+            Sink::new_in(cache.models_dir())?
+        };
 
         log::info!(
             "installing model {} (sequence {}, {} bytes) from {}",
@@ -386,19 +433,34 @@ impl Updater {
             manifest.size,
             self.transport.describe()
         );
-        let mut sink = Sink::new_in(cache.models_dir())?;
         let mut events = |e: TransferEvent| self.emit(e.into());
-        self.transport.download(&manifest.object_key, manifest.size, &mut sink, &self.cancel, &mut events).await?;
+        self.transport.download(&manifest.object_key, manifest.size, &mut sink, cancel, &mut events).await?;
         self.emit(ProgressEvent::Verifying);
         let (file, sha256) = sink.finish()?;
         if sha256 != manifest.sha256 {
             return Err(DeliveryError::HashMismatch { expected: manifest.sha256.clone(), actual: sha256 });
         }
-        if let Err(e) = self_test(file.path(), &manifest) {
-            // The known-good model keeps serving; remember the refusal so it is not fetched again.
-            cache.refuse(&manifest, e.to_string())?;
-            return Err(e);
+        // The self-test runs the model in ONNX Runtime: if that kills the process, the marker makes the
+        // next start refuse this model.
+        self.lock_cache().begin_trial(manifest.sequence, &manifest.sha256, TrialStage::SelfTest)?;
+        let tested = self_test(file.path(), &manifest);
+        let mut cache = self.lock_cache();
+        match tested {
+            Ok(()) => {}
+            Err(e @ DeliveryError::SelfTest(_)) => {
+                // The known-good model keeps serving; remember the refusal so it is not fetched again.
+                cache.refuse(&manifest, e.to_string())?;
+                cache.end_trial()?;
+                return Err(e);
+            }
+            Err(e) => {
+                // Reading the download failed (storage): nothing is known against the model.
+                cache.end_trial()?;
+                return Err(e);
+            }
         }
+        // Ended before installing: a crash in between leaves the model uninstalled, not refused.
+        cache.end_trial()?;
         cache.install(file, Entry::for_manifest(&manifest), etag, envelope)?;
         let model = cache.current().ok_or_else(|| DeliveryError::io(cache.models_dir(), "install lost the model"))?;
         Ok(UpdateStatus::Updated { model })
@@ -481,8 +543,11 @@ impl From<TransferEvent> for ProgressEvent {
     }
 }
 
+/// Loads an installed model and runs the self-test windows. Reading the file failing is storage trouble
+/// (`Io`); only what ONNX Runtime and the checks say about the bytes is the model's fault (`SelfTest`).
 fn load_checked(m: &InstalledModel) -> Result<PresenceModel, DeliveryError> {
-    let mut model = PresenceModel::load(&m.path).map_err(|e| DeliveryError::SelfTest(e.to_string()))?;
+    let bytes = std::fs::read(&m.path).map_err(|e| DeliveryError::io(&m.path, e))?;
+    let mut model = PresenceModel::from_bytes(&bytes, &m.path).map_err(|e| DeliveryError::SelfTest(e.to_string()))?;
     super::selftest::run_windows(&mut model)?;
     Ok(model)
 }

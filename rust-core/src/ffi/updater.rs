@@ -23,8 +23,8 @@ pub trait UpdateProgressListener: Send + Sync {
 #[derive(uniffi::Object)]
 pub struct ModelUpdater {
     inner: Arc<Updater>,
-    /// The serving and known-good models as of the last check: the core updater holds its cache lock
-    /// for a whole check, and these getters must answer at once (the Model screen reads them).
+    /// The serving and known-good models as of the last check or load: these getters must answer at once
+    /// (the Model screen reads them), without even the core updater's short cache steps.
     models: Arc<Mutex<Models>>,
     listeners: Arc<Listeners<dyn UpdateProgressListener>>,
     _live: LiveObject,
