@@ -11,7 +11,7 @@ use hapticmat_core::delivery::{
     Manifest, Outcome, ProgressEvent, ProgressListener, Signer25519, UpdateError, UpdateStatus, Updater,
 };
 use rand::{Rng, SeedableRng};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::fault_server::{Behaviour, FaultServer, Req};
@@ -979,4 +979,244 @@ fn a_cancel_while_a_second_check_waits_ends_both() {
     env.server.set_rule(|_| Behaviour::Serve);
     assert!(matches!(u.check_now(), Ok(UpdateStatus::Updated { .. })));
     assert_serving(&u, env.cache.path(), &b);
+}
+
+// Issue 12 item 12: publisher keys come from a key set signed by the pinned root; revocation, rollback of
+// the key set, forged key sets and root rotation.
+
+/// A store whose keys.json (key set version 1, signed by a root key the phone pins) lists the fixture's
+/// publisher key; A installed by a phone that pins only the root.
+struct RootEnv {
+    env: Env,
+    keys: tempfile::TempDir,
+    root: hapticmat_core::delivery::PinnedRoot,
+}
+
+impl RootEnv {
+    fn new() -> Self {
+        let store = Store::new();
+        let keys = tempfile::tempdir().unwrap();
+        let root_file = pipeline::publish::keygen(&keys.path().join("root.pem")).unwrap();
+        let root = hapticmat_core::delivery::PinnedRoot {
+            key: hapticmat_core::delivery::PublicKey::parse(&std::fs::read_to_string(&root_file.public).unwrap())
+                .unwrap(),
+            version: 1,
+        };
+        let keys_json = store.root().join("keys.json");
+        let p1 = fixture().public.to_str().unwrap().to_string();
+        keys_cli(
+            &["sign", "--root", &path(&keys, "root.pem"), "--version", "1", "--publisher", &p1, "--out"],
+            &keys_json,
+        );
+        let a = store.publish(&fixture().a, 1);
+        let server = FaultServer::start(store.root());
+        let cache = tempfile::tempdir().unwrap();
+        let first = support::root_updater(&server.url(), cache.path(), root).check_now();
+        assert!(matches!(first, Ok(UpdateStatus::Updated { .. })), "{first:?}");
+        assert!(cache.path().join("trust.json").exists(), "the accepted key set is kept");
+        RootEnv { env: Env { store, server, cache, a }, keys, root }
+    }
+
+    fn updater(&self) -> Updater {
+        support::root_updater(&self.env.server.url(), self.env.cache.path(), self.root)
+    }
+
+    fn keys_json(&self) -> PathBuf {
+        self.env.store.root().join("keys.json")
+    }
+
+    /// A new publisher key pair in the keys folder.
+    fn keygen(&self, name: &str) -> Signer25519 {
+        pipeline::publish::keygen(&self.keys.path().join(name)).unwrap();
+        pipeline::publish::read_signing_key(&self.keys.path().join(name)).unwrap()
+    }
+
+    /// Runs one check like `check_fault`, with a root-pinning updater, and writes the row.
+    fn check(
+        &self,
+        row: &str,
+        fault: &str,
+        expected: Outcome,
+        serving: &Manifest,
+    ) -> Result<UpdateStatus, UpdateError> {
+        let u = self.updater();
+        let start = Instant::now();
+        let r = u.check_now();
+        let took = start.elapsed();
+        assert_eq!(u.last_outcome().map(|o| o.outcome), Some(expected), "{fault}: {r:?}");
+        assert_serving_with_trust(&u, self.env.cache.path(), serving);
+        let reason = r.as_ref().err().map(|e| e.to_string()).unwrap_or_else(|| "-".into());
+        write_row(row, fault, expected, &reason, serving, took);
+        r
+    }
+}
+
+fn path(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).to_str().unwrap().to_string()
+}
+
+/// Runs `pipeline keys ARGS OUT`, which must succeed.
+fn keys_cli(args: &[&str], out: &Path) -> String {
+    let o =
+        std::process::Command::new(env!("CARGO_BIN_EXE_pipeline")).arg("keys").args(args).arg(out).output().unwrap();
+    assert!(o.status.success(), "pipeline keys {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// [`assert_serving`] for a cache that also keeps `trust.json`.
+fn assert_serving_with_trust(u: &Updater, cache: &Path, m: &Manifest) {
+    let trust = cache.join("trust.json");
+    let kept = std::fs::read(&trust).unwrap();
+    std::fs::remove_file(&trust).unwrap();
+    assert_serving(u, cache, m);
+    std::fs::write(&trust, kept).unwrap();
+}
+
+#[test]
+fn a_publisher_key_rotated_by_the_root_signs_the_next_model_and_the_revoked_one_is_refused() {
+    let r = RootEnv::new();
+    let p2 = r.keygen("p2.pem");
+    let (p1_pub, p2_pub) = (fixture().public.to_str().unwrap().to_string(), path(&r.keys, "p2.pem.pub"));
+    let keys_json = r.keys_json();
+    let root = path(&r.keys, "root.pem");
+    let v1 = std::fs::read(&keys_json).unwrap();
+    // Key set 2: p2 joins, p1 (say, leaked) is revoked. No app update.
+    keys_cli(
+        &[
+            "sign",
+            "--root",
+            &root,
+            "--version",
+            "2",
+            "--publisher",
+            &p1_pub,
+            "--publisher",
+            &p2_pub,
+            "--revoke",
+            &p1_pub,
+            "--keys",
+            keys_json.to_str().unwrap(),
+            "--out",
+        ],
+        &keys_json,
+    );
+    let b = r.env.store.publish_raw(2, &std::fs::read(&fixture().b).unwrap(), &p2, |_| {});
+    assert!(matches!(
+        r.check("42", "publisher key rotated by a root-signed key set; B signed by the new key", Outcome::Updated, &b),
+        Ok(UpdateStatus::Updated { .. })
+    ));
+    // The leaked p1 signs a manifest for other bytes: refused, B keeps serving.
+    r.env.store.publish_raw(3, b"planted by the holder of a revoked key", &fixture().signer(), |_| {});
+    let e = r.check("43", "manifest signed by a revoked publisher key", Outcome::Rejected, &b).unwrap_err();
+    assert!(matches!(&e, UpdateError::Untrusted { reason } if reason.contains("revoked")), "{e}");
+    // Replaying key set 1 (where p1 was not revoked) is a rollback.
+    std::fs::write(&keys_json, &v1).unwrap();
+    let e = r
+        .check("44", "key set version 1 replayed after version 2 (p1 not revoked in it)", Outcome::Rejected, &b)
+        .unwrap_err();
+    assert!(matches!(&e, UpdateError::Refused { reason } if reason.contains("key set rollback")), "{e}");
+    // Hiding keys.json leaves the accepted key set (kept in the cache) in force.
+    std::fs::remove_file(&keys_json).unwrap();
+    let e = r.check("45", "keys.json removed, manifest signed by the revoked key", Outcome::Rejected, &b).unwrap_err();
+    assert!(e.to_string().contains("revoked"), "{e}");
+    let downloads = r.env.model_requests();
+    assert!(downloads[1..].iter().all(|q| q.path.contains(&b.sha256)), "only A, then B: {downloads:?}");
+}
+
+#[test]
+fn a_key_set_not_signed_by_the_pinned_root_is_refused() {
+    let r = RootEnv::new();
+    // The store's attacker makes their own root and publisher key and lists it.
+    let (evil_root, evil) = (r.keygen("evil-root.pem"), r.keygen("evil.pem"));
+    let forged = hapticmat_core::delivery::KeysDocument {
+        root_rotations: vec![],
+        keyset: Some(hapticmat_core::delivery::KeySet::new(2, &[evil.public_key()], vec![], 30).sign(&evil_root)),
+    };
+    std::fs::write(r.keys_json(), forged.to_bytes()).unwrap();
+    r.env.store.publish_raw(2, &std::fs::read(&fixture().b).unwrap(), &evil, |_| {});
+    let e = r.check("46", "key set signed by a root the phone does not pin", Outcome::Rejected, &r.env.a).unwrap_err();
+    assert!(
+        matches!(&e, UpdateError::Untrusted { reason } if reason.contains("not signed by the current root")),
+        "{e}"
+    );
+    assert_eq!(r.env.model_requests().len(), 1, "only A's download, at setup");
+}
+
+#[test]
+fn the_root_rotates_by_a_chain_and_the_old_root_signs_nothing_after() {
+    let r = RootEnv::new();
+    let p2 = r.keygen("p2.pem");
+    r.keygen("root2.pem");
+    let keys_json = r.keys_json();
+    let kj = keys_json.to_str().unwrap().to_string();
+    keys_cli(
+        &[
+            "rotate-root",
+            "--old-root",
+            &path(&r.keys, "root.pem"),
+            "--old-version",
+            "1",
+            "--new-root",
+            &path(&r.keys, "root2.pem.pub"),
+            "--keys",
+            &kj,
+            "--out",
+        ],
+        &keys_json,
+    );
+    keys_cli(
+        &[
+            "sign",
+            "--root",
+            &path(&r.keys, "root2.pem"),
+            "--version",
+            "2",
+            "--publisher",
+            &path(&r.keys, "p2.pem.pub"),
+            "--keys",
+            &kj,
+            "--out",
+        ],
+        &keys_json,
+    );
+    // What a phone pinning the first root makes of it, as the ceremony checks before uploading.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["keys", "verify", "--root", &path(&r.keys, "root.pem.pub"), "--keys", &kj])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && stdout.contains("root version 2") && stdout.contains(&p2.public_key().id().0),
+        "{stdout}"
+    );
+    let b = r.env.store.publish_raw(2, &std::fs::read(&fixture().b).unwrap(), &p2, |_| {});
+    assert!(matches!(
+        r.check("47", "root rotated (new root signed by the old), key set 2 by the new root", Outcome::Updated, &b),
+        Ok(UpdateStatus::Updated { .. })
+    ));
+    // The retired root (stolen later) signs key set 3 with its holder's key: refused.
+    let old_root = pipeline::publish::read_signing_key(&r.keys.path().join("root.pem")).unwrap();
+    let evil = r.keygen("evil.pem");
+    let mut doc = hapticmat_core::delivery::KeysDocument::parse(&std::fs::read(&keys_json).unwrap()).unwrap();
+    doc.keyset = Some(hapticmat_core::delivery::KeySet::new(3, &[evil.public_key()], vec![], 30).sign(&old_root));
+    std::fs::write(&keys_json, doc.to_bytes()).unwrap();
+    r.env.store.publish_raw(3, b"planted with a retired root", &evil, |_| {});
+    let e =
+        r.check("48", "key set 3 signed by the retired root after the rotation", Outcome::Rejected, &b).unwrap_err();
+    assert!(matches!(&e, UpdateError::Untrusted { reason } if reason.contains("version 2")), "{e}");
+}
+
+#[test]
+fn an_expired_key_set_verifies_no_manifest() {
+    let r = RootEnv::new();
+    let root = pipeline::publish::read_signing_key(&r.keys.path().join("root.pem")).unwrap();
+    let mut ks = hapticmat_core::delivery::KeySet::new(2, &[fixture().signer().public_key()], vec![], 30);
+    ks.created_at = chrono::Utc::now() - chrono::Duration::days(40);
+    ks.expires_at = chrono::Utc::now() - chrono::Duration::days(10);
+    let doc = hapticmat_core::delivery::KeysDocument { root_rotations: vec![], keyset: Some(ks.sign(&root)) };
+    std::fs::write(r.keys_json(), doc.to_bytes()).unwrap();
+    r.env.publish_b();
+    let e = r.check("49", "key set expired (the root signed nothing newer)", Outcome::Rejected, &r.env.a).unwrap_err();
+    assert!(matches!(&e, UpdateError::Refused { reason } if reason.contains("expired")), "{e}");
+    assert_eq!(r.env.model_requests().len(), 1, "only A's download, at setup");
 }

@@ -176,6 +176,16 @@ pub fn updater(url: &str, cache: &Path) -> Updater {
     try_updater(url, cache, fixture().pinned()).expect("updater")
 }
 
+/// An updater that pins the root key `root` (version `version`) instead of publisher keys: it takes the
+/// publisher keys from the store's `keys.json`.
+pub fn root_updater(url: &str, cache: &Path, root: hapticmat_core::delivery::PinnedRoot) -> Updater {
+    let mut cfg = UpdaterConfig::new(url, cache, PinnedKeys::default());
+    cfg.root = Some(root);
+    cfg.transport = fast_transport();
+    cfg.deadline = Duration::from_secs(60);
+    Updater::new(cfg).expect("updater")
+}
+
 /// [`updater`] with the given keys, which may fail (e.g. the cache is held by another updater).
 pub fn try_updater(url: &str, cache: &Path, keys: PinnedKeys) -> Result<Updater, UpdateError> {
     let mut cfg = UpdaterConfig::new(url, cache, keys);

@@ -9,6 +9,7 @@
 use super::cache::{Cache, Entry, InstalledModel, TrialStage};
 use super::cancel::CancelHandle;
 use super::manifest::LATEST;
+use super::root::{KEYS, PinnedRoot, TRUST, Trust};
 use super::selftest::self_test;
 use super::transport::{ManifestFetch, Sink, TransferEvent, Transport, TransportConfig};
 use super::{DeliveryError, Manifest, PinnedKeys};
@@ -29,8 +30,11 @@ pub struct UpdaterConfig {
     pub base_url: String,
     /// The app's private cache folder for models.
     pub cache_dir: PathBuf,
-    /// The public keys a manifest must be signed with.
+    /// The public keys a manifest must be signed with (when no root is pinned).
     pub pinned_keys: PinnedKeys,
+    /// The root key the app build pins: then the publisher keys come from the store's `keys.json`, signed
+    /// by this root (or a root it rotated to), and `pinned_keys` is not used.
+    pub root: Option<PinnedRoot>,
     /// Timeouts and retries.
     pub transport: TransportConfig,
     /// A manifest declaring a bigger model is refused.
@@ -46,6 +50,7 @@ impl UpdaterConfig {
             base_url: base_url.into(),
             cache_dir: cache_dir.into(),
             pinned_keys,
+            root: None,
             transport: TransportConfig::default(),
             max_model_bytes: DEFAULT_MAX_MODEL_BYTES,
             deadline: Duration::from_secs(600),
@@ -105,13 +110,17 @@ impl From<DeliveryError> for UpdateError {
             | DeliveryError::MalformedManifest(_)
             | DeliveryError::UnknownKey { .. }
             | DeliveryError::BadSignature { .. }
-            | DeliveryError::NotModifiedRefused(_) => UpdateError::Untrusted { reason },
+            | DeliveryError::NotModifiedRefused(_)
+            | DeliveryError::KeySet(_)
+            | DeliveryError::RevokedKey { .. } => UpdateError::Untrusted { reason },
             DeliveryError::UnsupportedSchema { .. }
             | DeliveryError::Expired { .. }
             | DeliveryError::CreatedInFuture { .. }
             | DeliveryError::ValidityTooLong { .. }
             | DeliveryError::Rollback { .. }
             | DeliveryError::Fork { .. }
+            | DeliveryError::KeySetRollback { .. }
+            | DeliveryError::KeySetExpired { .. }
             | DeliveryError::UnsupportedContract { .. } => UpdateError::Refused { reason },
             DeliveryError::TooLarge { what: "manifest", .. } => UpdateError::Untrusted { reason },
             DeliveryError::TooLarge { .. } | DeliveryError::HashMismatch { .. } | DeliveryError::SelfTest(_) => {
@@ -226,6 +235,8 @@ pub struct Updater {
     runtime: tokio::runtime::Runtime,
     /// Held for short steps only, never across network I/O or a self-test.
     cache: Mutex<Cache>,
+    /// The root and key set this device trusts, when a root is pinned (kept in the cache's `trust.json`).
+    trust: Mutex<Option<Trust>>,
     /// Held for a whole check: checks run one at a time.
     checking: Mutex<()>,
     listener: RwLock<Option<Arc<dyn ProgressListener>>>,
@@ -237,8 +248,8 @@ impl Updater {
     /// Opens the cache (removing leftovers of interrupted work, re-verifying the serving model's hash) and
     /// sets up the client. File I/O: call off the main thread.
     pub fn new(config: UpdaterConfig) -> Result<Self, UpdateError> {
-        if config.pinned_keys.is_empty() {
-            return Err(UpdateError::Config { reason: "no public key pinned".into() });
+        if config.pinned_keys.is_empty() && config.root.is_none() {
+            return Err(UpdateError::Config { reason: "no public key or root key pinned".into() });
         }
         let transport = Transport::new(&config.base_url, config.transport.clone())?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -247,7 +258,10 @@ impl Updater {
             .build()
             .map_err(|e| UpdateError::Config { reason: format!("async runtime: {e}") })?;
         let cache = Cache::open(&config.cache_dir)?;
+        // Read under the cache's lock: no other updater writes it.
+        let trust = config.root.map(|root| Trust::load(&config.cache_dir.join(TRUST), root));
         Ok(Updater {
+            trust: Mutex::new(trust),
             config,
             transport,
             runtime,
@@ -379,6 +393,7 @@ impl Updater {
 
     async fn check(&self, cancel: &CancelHandle, offered: &mut Option<u64>) -> Result<UpdateStatus, DeliveryError> {
         self.emit(ProgressEvent::CheckingManifest);
+        self.update_trust(cancel).await?;
         let (installed, etag) = {
             let cache = self.lock_cache();
             let installed = cache.current();
@@ -399,7 +414,7 @@ impl Updater {
             }
             ManifestFetch::Fetched { bytes, etag } => (bytes, etag),
         };
-        let manifest = self.config.pinned_keys.verify(&bytes)?;
+        let manifest = self.verify(&bytes)?;
         // Verified, so the bytes are the JSON envelope the publisher wrote.
         let envelope = String::from_utf8_lossy(&bytes).into_owned();
         *offered = Some(manifest.sequence);
@@ -466,8 +481,53 @@ impl Updater {
         Ok(UpdateStatus::Updated { model })
     }
 
+    /// With a pinned root: fetches `keys.json` and accepts what it leads to (root rotations, a newer key
+    /// set), keeping it in the cache before anything is verified with it. A store without `keys.json`
+    /// leaves the accepted key set in force (its expiry bounds how long).
+    async fn update_trust(&self, cancel: &CancelHandle) -> Result<(), DeliveryError> {
+        let Some(trust) = self.trust.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return Ok(());
+        };
+        let mut events = |e: TransferEvent| self.emit(e.into());
+        let bytes = match self.transport.fetch_manifest(KEYS, None, cancel, &mut events).await {
+            Ok(ManifestFetch::Fetched { bytes, .. }) => bytes,
+            Err(DeliveryError::Http { status: 404, .. }) => return Ok(()),
+            Ok(ManifestFetch::NotModified) => {
+                return Err(DeliveryError::NotModifiedRefused(format!(
+                    "{KEYS} answered 304 to an unconditional request"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let next = trust.update(&bytes, chrono::Utc::now())?;
+        if next != trust {
+            if next.root != trust.root {
+                log::info!("delivery: root rotated to version {}", next.root.version);
+            }
+            if let Some((ks, _)) = &next.keyset {
+                log::info!(
+                    "delivery: accepted key set version {} ({} publisher keys)",
+                    ks.version,
+                    ks.publishers.len()
+                );
+            }
+            next.save(&self.config.cache_dir.join(TRUST))?;
+            *self.trust.lock().unwrap_or_else(|p| p.into_inner()) = Some(next);
+        }
+        Ok(())
+    }
+
+    /// Verifies a manifest envelope: with the accepted key set when a root is pinned, else with the
+    /// pinned keys.
+    fn verify(&self, envelope_bytes: &[u8]) -> Result<Manifest, DeliveryError> {
+        match self.trust.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(trust) => trust.verify_manifest(envelope_bytes, chrono::Utc::now()),
+            None => self.config.pinned_keys.verify(envelope_bytes),
+        }
+    }
+
     /// A 304 to the conditional request: up to date only if the manifest kept with the serving model
-    /// still verifies with the pinned keys, still names that model, and is still valid now. A 304 says
+    /// still verifies with the pinned keys (or the accepted key set), still names that model, and is still valid now. A 304 says
     /// nothing about expiry, so without this a frozen store would keep a device on a stale model for ever.
     fn not_modified(
         &self,
@@ -479,8 +539,6 @@ impl Updater {
         let model = installed.ok_or_else(|| refused("no model is installed".into()))?;
         let envelope = cache.state().envelope.as_deref().ok_or_else(|| refused("no verified manifest kept".into()))?;
         let kept = self
-            .config
-            .pinned_keys
             .verify(envelope.as_bytes())
             .map_err(|e| refused(format!("the kept manifest no longer verifies: {e}")))?;
         *offered = Some(kept.sequence);
