@@ -5,7 +5,7 @@
 
 mod support;
 
-use hapticmat_core::delivery::cache::{CURRENT, FLOOR, LOCK, TRIAL};
+use hapticmat_core::delivery::cache::{CURRENT, FLOOR, LOCK, TRIAL_FIRST_LOAD, TRIAL_SELF_TEST};
 use hapticmat_core::delivery::manifest::MODELS_PREFIX;
 use hapticmat_core::delivery::{
     Manifest, Outcome, ProgressEvent, ProgressListener, Signer25519, UpdateError, UpdateStatus, Updater,
@@ -863,7 +863,8 @@ fn crash_in_trial(env: &Env, mode: &str) {
         .unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(out.status.signal(), Some(6), "the child aborted mid-trial: {out:?}");
-    assert!(env.cache.path().join(TRIAL).exists(), "the trial marker was on disk when the process died");
+    let marker = if mode == "self-test" { TRIAL_SELF_TEST } else { TRIAL_FIRST_LOAD };
+    assert!(env.cache.path().join(marker).exists(), "the trial marker was on disk when the process died");
 }
 
 #[test]
@@ -877,7 +878,7 @@ fn a_model_that_kills_the_app_in_its_self_test_is_refused_on_the_next_start() {
     let e = r.unwrap_err();
     assert!(matches!(&e, UpdateError::BadModel { reason } if reason.contains("self-test never finished")), "{e}");
     assert_eq!(env.model_requests().len(), before, "B is not fetched again");
-    assert!(!env.cache.path().join(TRIAL).exists());
+    assert!(!env.cache.path().join(TRIAL_SELF_TEST).exists());
 }
 
 #[test]

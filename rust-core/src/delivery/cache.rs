@@ -11,7 +11,7 @@
 //! lifetime, so a second updater on the same folder gets [`DeliveryError::CacheInUse`] instead of
 //! cleaning away the first one's download as a leftover. The lock goes with the process, however it ends.
 //!
-//! `trial.json` says "trying <sha256>": written (atomically, fsync) before a model's self-test and before
+//! A trial marker (`trial-self-test.json`, `trial-first-load.json`) says "trying <sha256>": written (atomically, fsync) before a model's self-test and before
 //! the first load of an installed model, removed when that finished either way. Found on start, the
 //! process died in the middle (a model that crashes ONNX Runtime natively takes the app with it): the
 //! model is refused and the known-good one serves, so the app does not crash again on every start.
@@ -31,8 +31,11 @@ pub const MODELS_DIR: &str = "models";
 pub const FLOOR: &str = "floor.json";
 /// File name of the lock file that one updater at a time holds an advisory lock on.
 pub const LOCK: &str = "lock";
-/// File name of the trial marker: present only while a model is being tried (self-test, first load).
-pub const TRIAL: &str = "trial.json";
+/// File name of the trial marker of a download's self-test: present only while it runs.
+pub const TRIAL_SELF_TEST: &str = "trial-self-test.json";
+/// File name of the trial marker of an installed model's first load: present only while it runs. Apart
+/// from the self-test's, so a load during a check's self-test cannot remove the other marker.
+pub const TRIAL_FIRST_LOAD: &str = "trial-first-load.json";
 const STATE_FORMAT: u32 = 1;
 
 /// A model installed in the cache.
@@ -97,6 +100,14 @@ impl TrialStage {
         match self {
             TrialStage::SelfTest => "self-test",
             TrialStage::FirstLoad => "first load",
+        }
+    }
+
+    /// The marker's file name in the cache folder.
+    pub(crate) fn file_name(self) -> &'static str {
+        match self {
+            TrialStage::SelfTest => TRIAL_SELF_TEST,
+            TrialStage::FirstLoad => TRIAL_FIRST_LOAD,
         }
     }
 }
@@ -176,7 +187,7 @@ impl Cache {
         if let Some(f) = installed.filter(|f| cache.floor.as_ref().is_none_or(|c| f.sequence > c.sequence)) {
             cache.write_floor(f)?;
         }
-        cache.finish_unfinished_trial()?;
+        cache.finish_unfinished_trials()?;
         cache.repair()?;
         cache.clean()?;
         Ok(cache)
@@ -206,14 +217,14 @@ impl Cache {
     pub(crate) fn begin_trial(&self, sequence: u64, sha256: &str, stage: TrialStage) -> Result<()> {
         let trial = Trial { sequence, sha256: sha256.to_string(), stage };
         let bytes = serde_json::to_vec_pretty(&trial).map_err(|e| DeliveryError::io(&self.dir, e))?;
-        write_atomic(&self.dir.join(TRIAL), &bytes)?;
+        write_atomic(&self.dir.join(stage.file_name()), &bytes)?;
         log::info!("model cache: trying model {sha256} (sequence {sequence}): {}", stage.as_str());
         Ok(())
     }
 
     /// The trial finished (passed or refused in an orderly way): removes the marker, durably.
-    pub(crate) fn end_trial(&self) -> Result<()> {
-        let path = self.dir.join(TRIAL);
+    pub(crate) fn end_trial(&self, stage: TrialStage) -> Result<()> {
+        let path = self.dir.join(stage.file_name());
         match std::fs::remove_file(&path) {
             Ok(()) => sync_dir(&self.dir),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -235,10 +246,16 @@ impl Cache {
         self.commit(next)
     }
 
-    /// A trial marker found on start: the process died while trying that model. Unless its first load
-    /// was recorded as finished, the model is refused; if it serves, the known-good one takes over.
-    fn finish_unfinished_trial(&mut self) -> Result<()> {
-        let path = self.dir.join(TRIAL);
+    /// Trial markers found on start: the process died while trying those models.
+    fn finish_unfinished_trials(&mut self) -> Result<()> {
+        self.finish_unfinished_trial(TrialStage::SelfTest)?;
+        self.finish_unfinished_trial(TrialStage::FirstLoad)
+    }
+
+    /// Unless the model's first load was recorded as finished, the model of an unfinished trial is refused;
+    /// if it serves, the known-good one takes over.
+    fn finish_unfinished_trial(&mut self, stage: TrialStage) -> Result<()> {
+        let path = self.dir.join(stage.file_name());
         let trial = match std::fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(DeliveryError::io(&path, e)),
@@ -261,7 +278,7 @@ impl Cache {
             // Written atomically, so this is damage from outside; nothing says which model to refuse.
             Err(e) => log::warn!("model cache: {} is unreadable ({e}); ignoring it", path.display()),
         }
-        self.end_trial()
+        self.end_trial(stage)
     }
 
     /// The folder downloads go to (same filesystem as the installed models, so installing is a rename).
@@ -543,7 +560,7 @@ mod tests {
         let mut cache = Cache::open(dir.path()).unwrap();
         assert_eq!(cache.current().map(|m| m.sha256), Some(one.sha256.clone()));
         assert_eq!(cache.state().refused.as_ref().map(|r| r.sha256.clone()), Some(two.sha256.clone()));
-        assert!(!dir.path().join(TRIAL).exists());
+        assert!(!dir.path().join(TRIAL_FIRST_LOAD).exists());
         // Died after one's first load was recorded but before the marker went: no refusal.
         cache.begin_trial(1, &one.sha256, TrialStage::FirstLoad).unwrap();
         cache.mark_proven(&one.sha256).unwrap();
@@ -552,5 +569,23 @@ mod tests {
         assert_eq!(cache.current().map(|m| m.sha256), Some(one.sha256.clone()));
         assert!(!cache.current_unproven());
         assert_eq!(cache.state().refused.as_ref().map(|r| r.sha256.clone()), Some(two.sha256));
+    }
+
+    #[test]
+    fn a_first_load_ending_during_a_self_test_leaves_the_self_test_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = Cache::open(dir.path()).unwrap();
+        let one = install(&mut cache, 1, b"model one");
+        let two = manifest(2, b"model two");
+        cache.begin_trial(2, &two.sha256, TrialStage::SelfTest).unwrap();
+        // The app loads the serving model while a check self-tests the download.
+        cache.begin_trial(1, &one.sha256, TrialStage::FirstLoad).unwrap();
+        cache.mark_proven(&one.sha256).unwrap();
+        cache.end_trial(TrialStage::FirstLoad).unwrap();
+        // The self-test kills the process.
+        drop(cache);
+        let cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(cache.state().refused.as_ref().map(|r| r.sha256.clone()), Some(two.sha256));
+        assert_eq!(cache.current().map(|m| m.sha256), Some(one.sha256));
     }
 }

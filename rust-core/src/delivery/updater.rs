@@ -239,6 +239,8 @@ pub struct Updater {
     trust: Mutex<Option<Trust>>,
     /// Held for a whole check: checks run one at a time.
     checking: Mutex<()>,
+    /// Held for a whole `load_current`: loads run one at a time (not waiting for a check).
+    loading: Mutex<()>,
     listener: RwLock<Option<Arc<dyn ProgressListener>>>,
     last: Mutex<Option<UpdateReport>>,
     cancel: CancelHandle,
@@ -267,6 +269,7 @@ impl Updater {
             runtime,
             cache: Mutex::new(cache),
             checking: Mutex::new(()),
+            loading: Mutex::new(()),
             listener: RwLock::new(None),
             last: Mutex::new(None),
             cancel: CancelHandle::new(),
@@ -289,6 +292,8 @@ impl Updater {
     /// model refused on the next start. A model file that cannot be read is a storage error, not a
     /// refusal. File I/O and ONNX Runtime work: off the main thread; a running check does not block it.
     pub fn load_current(&self) -> Result<PresenceModel, UpdateError> {
+        // One load at a time: two threads trying the same model would share one marker.
+        let _one_at_a_time = self.loading.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let (current, trial) = {
                 let cache = self.lock_cache();
@@ -307,7 +312,7 @@ impl Updater {
                 Ok(model) => {
                     if trial {
                         cache.mark_proven(&current.sha256)?;
-                        cache.end_trial()?;
+                        cache.end_trial(TrialStage::FirstLoad)?;
                     }
                     return Ok(model);
                 }
@@ -317,10 +322,10 @@ impl Updater {
                     if cache.current().is_some_and(|m| m.sha256 == current.sha256) {
                         cache.demote_current(e.to_string())?;
                     }
-                    cache.end_trial()?;
+                    cache.end_trial(TrialStage::FirstLoad)?;
                 }
                 Err(e) => {
-                    cache.end_trial()?;
+                    cache.end_trial(TrialStage::FirstLoad)?;
                     return Err(e.into());
                 }
             }
@@ -465,17 +470,17 @@ impl Updater {
             Err(e @ DeliveryError::SelfTest(_)) => {
                 // The known-good model keeps serving; remember the refusal so it is not fetched again.
                 cache.refuse(&manifest, e.to_string())?;
-                cache.end_trial()?;
+                cache.end_trial(TrialStage::SelfTest)?;
                 return Err(e);
             }
             Err(e) => {
                 // Reading the download failed (storage): nothing is known against the model.
-                cache.end_trial()?;
+                cache.end_trial(TrialStage::SelfTest)?;
                 return Err(e);
             }
         }
         // Ended before installing: a crash in between leaves the model uninstalled, not refused.
-        cache.end_trial()?;
+        cache.end_trial(TrialStage::SelfTest)?;
         cache.install(file, Entry::for_manifest(&manifest), etag, envelope)?;
         let model = cache.current().ok_or_else(|| DeliveryError::io(cache.models_dir(), "install lost the model"))?;
         Ok(UpdateStatus::Updated { model })
