@@ -49,6 +49,9 @@ enum Command {
     Evaluate(EvaluateArgs),
     /// Make an ed25519 signing key (KEYFILE, owner-only) and the public key apps pin (KEYFILE.pub).
     Keygen(KeygenArgs),
+    /// Key rotation: sign the publisher key set with the offline root key, rotate the root, verify keys.json.
+    #[command(subcommand)]
+    Keys(pipeline::keys::KeysCommand),
     /// Sign a model and lay it out in a bucket-shaped folder: models/<sha256>.onnx, history/<N>.json, latest.json.
     Publish(PublishArgs),
     /// Run the phone's model updater once against a store (http(s):// or file://) into a cache folder.
@@ -380,6 +383,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Quantize(a) => quantize_cmd(a),
         Command::Evaluate(a) => evaluate(a),
         Command::Keygen(a) => keygen(a),
+        Command::Keys(c) => pipeline::keys::run(c),
         Command::Publish(a) => publish(a),
         Command::FetchModel(a) => fetch_model(a),
         Command::Promote(a) => promote(a),

@@ -1,11 +1,12 @@
 //! Crash consistency of the model cache: `pipeline fetch-model` (the phone's updater) is killed with
 //! SIGKILL at random moments while it downloads, verifies and installs a new model; after every kill the
 //! next start must clean the leftovers and serve a complete model, the old one or the new one, never a
-//! partial one.
+//! partial one. A kill that lands in the new model's self-test (its trial marker is on disk) has the next
+//! start refuse that model and serve the old one (issue 12 item 10).
 
 mod support;
 
-use hapticmat_core::delivery::cache::{CURRENT, FLOOR};
+use hapticmat_core::delivery::cache::{CURRENT, FLOOR, LOCK, TRIAL_SELF_TEST};
 use hapticmat_core::delivery::{Manifest, UpdateStatus};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -80,7 +81,7 @@ fn a_killed_update_leaves_the_old_or_the_new_model_never_a_partial_one() {
     };
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-    let (mut old, mut new, mut with_leftovers) = (0, 0, 0);
+    let (mut old, mut new, mut with_leftovers, mut mid_self_test) = (0, 0, 0, 0);
     let root = tempfile::tempdir().unwrap();
     for trial in 0..TRIALS {
         let cache = root.path().join(trial.to_string());
@@ -91,7 +92,15 @@ fn a_killed_update_leaves_the_old_or_the_new_model_never_a_partial_one() {
         let _ = child.wait();
 
         let before = files_in(&cache);
+        let in_self_test = cache.join(TRIAL_SELF_TEST).exists();
         let u = updater(&server.url(), &cache);
+        if in_self_test {
+            // Killed during B's self-test: as if B had crashed the app. A serves, B is refused for good.
+            mid_self_test += 1;
+            assert_eq!(u.current().map(|m| m.sha256), Some(a.sha256.clone()), "trial {trial}");
+            let r = u.check_now();
+            assert!(r.as_ref().is_err_and(|e| e.to_string().contains("never finished")), "trial {trial}: {r:?}");
+        }
         let serving = u.current().expect("a model serves after every crash");
         let expected = if serving.sha256 == a.sha256 { &a } else { &b };
         assert_eq!((serving.sequence, &serving.sha256), (expected.sequence, &expected.sha256), "trial {trial}");
@@ -99,7 +108,8 @@ fn a_killed_update_leaves_the_old_or_the_new_model_never_a_partial_one() {
         u.load_current().unwrap_or_else(|e| panic!("trial {trial}: serving model does not load: {e}"));
         let after = files_in(&cache);
         let allowed = [u.current(), u.known_good()].into_iter().flatten().map(|m| format!("models/{}.onnx", m.sha256));
-        let mut allowed: Vec<String> = allowed.chain([CURRENT.to_string(), FLOOR.to_string()]).collect();
+        let mut allowed: Vec<String> =
+            allowed.chain([CURRENT.to_string(), FLOOR.to_string(), LOCK.to_string()]).collect();
         allowed.sort();
         let mut after_sorted = after.clone();
         after_sorted.sort();
@@ -116,7 +126,7 @@ fn a_killed_update_leaves_the_old_or_the_new_model_never_a_partial_one() {
     }
     eprintln!(
         "{TRIALS} kills over {:.0} ms runs: {old} kept the old model, {new} had installed the new one, \
-         {with_leftovers} left files that the next start removed",
+         {with_leftovers} left files that the next start removed, {mid_self_test} landed in B's self-test",
         full.as_secs_f64() * 1e3
     );
     assert!(old > 0 && new > 0, "kills landed on both sides of the switch: old {old}, new {new}");

@@ -5,13 +5,13 @@
 
 mod support;
 
-use hapticmat_core::delivery::cache::{CURRENT, FLOOR};
+use hapticmat_core::delivery::cache::{CURRENT, FLOOR, LOCK, TRIAL_FIRST_LOAD, TRIAL_SELF_TEST};
 use hapticmat_core::delivery::manifest::MODELS_PREFIX;
 use hapticmat_core::delivery::{
     Manifest, Outcome, ProgressEvent, ProgressListener, Signer25519, UpdateError, UpdateStatus, Updater,
 };
 use rand::{Rng, SeedableRng};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::fault_server::{Behaviour, FaultServer, Req};
@@ -89,7 +89,7 @@ fn assert_serving(updater: &Updater, cache: &Path, m: &Manifest) {
     }
     for entry in std::fs::read_dir(cache).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(name == CURRENT || name == FLOOR || name == "models", "leftover in the cache: {name}");
+        assert!([CURRENT, FLOOR, LOCK, "models"].contains(&name.as_str()), "leftover in the cache: {name}");
     }
 }
 
@@ -709,4 +709,515 @@ fn an_endless_validity_is_refused() {
     let e = r.unwrap_err();
     assert!(matches!(&e, UpdateError::Refused { .. }) && e.to_string().contains("400 days"), "{e}");
     assert!(env.model_requests().is_empty());
+}
+
+// Issue 12 item 9: one updater per cache folder; only a model's own failure is a refusal.
+
+/// Waits (up to 10 s) until a download is under way: its temporary file exists in the cache and the
+/// server was asked for the model (progress events come only per 256 KiB, too rarely for a small model).
+fn wait_for_download(env: &Env) {
+    let start = Instant::now();
+    let downloading = || {
+        let temporary = std::fs::read_dir(env.cache.path().join("models"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".download-"));
+        temporary && !env.model_requests().is_empty()
+    };
+    while !downloading() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the download never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Model requests drip slowly enough (~2 s for B) that a test can act while a check downloads.
+fn drip_models(env: &Env) {
+    env.server.set_rule(|r| {
+        if r.path.starts_with(MODELS_PREFIX) {
+            Behaviour::Drip { chunk: 256, every: Duration::from_millis(20) }
+        } else {
+            Behaviour::Serve
+        }
+    });
+}
+
+/// Starts a check of `u` on its own thread and returns once its download is under way.
+fn check_in_background(env: &Env, u: &Arc<Updater>) -> std::thread::JoinHandle<Result<UpdateStatus, UpdateError>> {
+    let t = std::thread::spawn({
+        let u = u.clone();
+        move || u.check_now()
+    });
+    wait_for_download(env);
+    t
+}
+
+#[test]
+fn a_second_updater_on_the_same_cache_is_refused_and_the_first_download_survives() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    drip_models(&env);
+    let first = Arc::new(env.updater());
+    let start = Instant::now();
+    let t = check_in_background(&env, &first);
+    // Before the lock, this second updater's start-up cleanup deleted the first one's download as a
+    // leftover, and the first then recorded the I/O error as a permanent refusal of model B.
+    let second = support::try_updater(&env.server.url(), env.cache.path(), fixture().pinned());
+    let e = second.err().expect("the second updater is refused");
+    assert!(matches!(&e, UpdateError::Storage { reason } if reason.contains("in use by another updater")), "{e}");
+    let r = t.join().unwrap();
+    assert!(matches!(r, Ok(UpdateStatus::Updated { .. })), "the first updater's download survived: {r:?}");
+    assert_serving(&first, env.cache.path(), &b);
+    write_row(
+        "37",
+        "a second updater opens the cache while the first downloads B",
+        Outcome::Updated,
+        &format!("second updater: {e}"),
+        &b,
+        start.elapsed(),
+    );
+    drop(first);
+    assert!(support::try_updater(&env.server.url(), env.cache.path(), fixture().pinned()).is_ok(), "lock released");
+}
+
+#[test]
+fn a_download_lost_to_storage_trouble_is_not_a_refusal_of_the_model() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    drip_models(&env);
+    let u = Arc::new(env.updater());
+    let start = Instant::now();
+    let t = check_in_background(&env, &u);
+    // Something outside the updater removes the download (as a second updater's cleanup used to).
+    for e in std::fs::read_dir(env.cache.path().join("models")).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with(".download-") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let r = t.join().unwrap();
+    assert!(matches!(&r, Err(UpdateError::Storage { .. })), "{r:?}");
+    assert_serving(&u, env.cache.path(), &env.a);
+    write_row(
+        "38",
+        "B's download deleted from outside before its self-test",
+        Outcome::Failed,
+        &r.unwrap_err().to_string(),
+        &env.a,
+        start.elapsed(),
+    );
+    // Not remembered as a refusal: the next check fetches B again and installs it.
+    env.server.set_rule(|_| Behaviour::Serve);
+    let again = u.check_now();
+    assert!(matches!(again, Ok(UpdateStatus::Updated { .. })), "{again:?}");
+    assert_serving(&u, env.cache.path(), &b);
+}
+
+// Issue 12 item 10: a model whose trial (self-test, first load) kills the process is refused next start.
+
+/// Which trial the child process dies in, named in `HM_TRIAL_CHILD`.
+const TRIAL_CHILD: &str = "HM_TRIAL_CHILD";
+
+/// Not a test: the child process of the trial tests. It aborts (SIGABRT, no unwinding, as a native crash
+/// in ONNX Runtime ends the app) the moment the updater reports that it is trying a model, after the
+/// trial marker is on disk. `self-test`: a check that downloads B; `first-load`: loading the serving model.
+#[test]
+#[ignore = "run by the trial tests as their child process"]
+fn trial_child() {
+    let Ok(mode) = std::env::var(TRIAL_CHILD) else { return };
+    struct AbortOnTrial;
+    impl log::Log for AbortOnTrial {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record) {
+            if record.args().to_string().contains("trying model") {
+                std::process::abort();
+            }
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: AbortOnTrial = AbortOnTrial;
+    log::set_logger(&LOGGER).unwrap();
+    log::set_max_level(log::LevelFilter::Info);
+    let var = |name: &str| std::env::var(name).unwrap();
+    let key = hapticmat_core::delivery::PublicKey::parse(&std::fs::read_to_string(var("HM_TRIAL_KEY")).unwrap());
+    let keys = hapticmat_core::delivery::PinnedKeys::new([key.unwrap()]);
+    let u = support::try_updater(&var("HM_TRIAL_URL"), Path::new(&var("HM_TRIAL_CACHE")), keys).unwrap();
+    match mode.as_str() {
+        "self-test" => drop(u.check_now()),
+        "first-load" => drop(u.load_current()),
+        other => panic!("unknown mode {other}"),
+    }
+}
+
+/// Runs [`trial_child`] in `mode` on the env's cache; it must die of SIGABRT in the middle of a trial,
+/// leaving the marker.
+fn crash_in_trial(env: &Env, mode: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "trial_child", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env(TRIAL_CHILD, mode)
+        .env("HM_TRIAL_URL", env.server.url())
+        .env("HM_TRIAL_CACHE", env.cache.path())
+        .env("HM_TRIAL_KEY", &fixture().public)
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(6), "the child aborted mid-trial: {out:?}");
+    let marker = if mode == "self-test" { TRIAL_SELF_TEST } else { TRIAL_FIRST_LOAD };
+    assert!(env.cache.path().join(marker).exists(), "the trial marker was on disk when the process died");
+}
+
+#[test]
+fn a_model_that_kills_the_app_in_its_self_test_is_refused_on_the_next_start() {
+    let env = Env::with_a_installed();
+    env.publish_b();
+    crash_in_trial(&env, "self-test");
+    // The next start: A serves; B (whose self-test never finished) is refused without downloading it.
+    let before = env.model_requests().len();
+    let r = check_fault(&env, "39", "the app dies during B's self-test; next start", Outcome::Rejected, &env.a).r;
+    let e = r.unwrap_err();
+    assert!(matches!(&e, UpdateError::BadModel { reason } if reason.contains("self-test never finished")), "{e}");
+    assert_eq!(env.model_requests().len(), before, "B is not fetched again");
+    assert!(!env.cache.path().join(TRIAL_SELF_TEST).exists());
+}
+
+#[test]
+fn a_model_that_kills_the_app_on_its_first_load_falls_back_to_the_known_good_one() {
+    let env = Env::with_a_installed();
+    env.publish_b();
+    assert!(matches!(env.updater().check_now(), Ok(UpdateStatus::Updated { .. })));
+    crash_in_trial(&env, "first-load");
+    // The next start: A (the known-good model) serves again, B is refused and not fetched again.
+    let before = env.model_requests().len();
+    let r = check_fault(&env, "40", "the app dies during B's first load; next start", Outcome::Rejected, &env.a).r;
+    let e = r.unwrap_err();
+    assert!(matches!(&e, UpdateError::BadModel { reason } if reason.contains("first load never finished")), "{e}");
+    assert_eq!(env.model_requests().len(), before, "B is not fetched again");
+    assert_eq!(env.updater().known_good(), None, "B is not kept as a fall-back either");
+}
+
+#[test]
+fn a_proven_model_loads_without_a_trial_and_survives_a_crash_elsewhere() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    let u = env.updater();
+    assert!(matches!(u.check_now(), Ok(UpdateStatus::Updated { .. })));
+    u.load_current().expect("B's first load finishes");
+    drop(u);
+    // The app dies later while loading B again: B has loaded before, so that is no trial and no refusal.
+    crash_free_reload(&env);
+    let u = env.updater();
+    assert_eq!(u.current().map(|m| m.sha256), Some(b.sha256.clone()));
+    assert_serving(&u, env.cache.path(), &b);
+}
+
+/// Loads the serving model in a child that aborts on a trial: a proven model is loaded without one, so
+/// the child exits normally.
+fn crash_free_reload(env: &Env) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "trial_child", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env(TRIAL_CHILD, "first-load")
+        .env("HM_TRIAL_URL", env.server.url())
+        .env("HM_TRIAL_CACHE", env.cache.path())
+        .env("HM_TRIAL_KEY", &fixture().public)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "no trial for a proven model: {out:?}");
+}
+
+// Issue 12 item 11: the cache is not locked across a check; a cancel reaches a check still waiting.
+
+#[test]
+fn current_and_loading_answer_while_a_check_downloads() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    drip_models(&env);
+    let u = Arc::new(env.updater());
+    let t = check_in_background(&env, &u);
+    let start = Instant::now();
+    let current = u.current();
+    let took_current = start.elapsed();
+    let model = u.load_current();
+    let took_load = start.elapsed();
+    assert!(!t.is_finished(), "the check was still downloading");
+    assert_eq!(current.map(|m| m.sha256), Some(env.a.sha256.clone()));
+    assert!(model.is_ok(), "{:?}", model.err());
+    assert!(took_current < Duration::from_millis(100), "current() waited {took_current:?}");
+    assert!(took_load < Duration::from_millis(1000), "load_current() waited {took_load:?}");
+    assert!(matches!(t.join().unwrap(), Ok(UpdateStatus::Updated { .. })));
+    assert_serving(&u, env.cache.path(), &b);
+}
+
+#[test]
+fn a_cancel_while_a_second_check_waits_ends_both() {
+    let env = Env::with_a_installed();
+    let b = env.publish_b();
+    drip_models(&env);
+    let u = Arc::new(env.updater());
+    let start = Instant::now();
+    let first = check_in_background(&env, &u);
+    let second = std::thread::spawn({
+        let u = u.clone();
+        move || u.check_now()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!second.is_finished(), "the second check waits for the first");
+    u.cancel();
+    assert_eq!(first.join().unwrap(), Err(UpdateError::Cancelled));
+    let r = second.join().unwrap();
+    let took = start.elapsed();
+    assert_eq!(r, Err(UpdateError::Cancelled), "the cancel reached the waiting check too");
+    assert_serving(&u, env.cache.path(), &env.a);
+    write_row(
+        "41",
+        "cancel while a second check waits for the first",
+        Outcome::Failed,
+        "cancelled (both checks)",
+        &env.a,
+        took,
+    );
+    // A check asked for after the cancel runs.
+    env.server.set_rule(|_| Behaviour::Serve);
+    assert!(matches!(u.check_now(), Ok(UpdateStatus::Updated { .. })));
+    assert_serving(&u, env.cache.path(), &b);
+}
+
+// Issue 12 item 12: publisher keys come from a key set signed by the pinned root; revocation, rollback of
+// the key set, forged key sets and root rotation.
+
+/// A store whose keys.json (key set version 1, signed by a root key the phone pins) lists the fixture's
+/// publisher key; A installed by a phone that pins only the root.
+struct RootEnv {
+    env: Env,
+    keys: tempfile::TempDir,
+    root: hapticmat_core::delivery::PinnedRoot,
+}
+
+impl RootEnv {
+    fn new() -> Self {
+        let store = Store::new();
+        let keys = tempfile::tempdir().unwrap();
+        let root_file = pipeline::publish::keygen(&keys.path().join("root.pem")).unwrap();
+        let root = hapticmat_core::delivery::PinnedRoot {
+            key: hapticmat_core::delivery::PublicKey::parse(&std::fs::read_to_string(&root_file.public).unwrap())
+                .unwrap(),
+            version: 1,
+        };
+        let keys_json = store.root().join("keys.json");
+        let p1 = fixture().public.to_str().unwrap().to_string();
+        keys_cli(
+            &["sign", "--root", &path(&keys, "root.pem"), "--version", "1", "--publisher", &p1, "--out"],
+            &keys_json,
+        );
+        let a = store.publish(&fixture().a, 1);
+        let server = FaultServer::start(store.root());
+        let cache = tempfile::tempdir().unwrap();
+        let first = support::root_updater(&server.url(), cache.path(), root).check_now();
+        assert!(matches!(first, Ok(UpdateStatus::Updated { .. })), "{first:?}");
+        assert!(cache.path().join("trust.json").exists(), "the accepted key set is kept");
+        RootEnv { env: Env { store, server, cache, a }, keys, root }
+    }
+
+    fn updater(&self) -> Updater {
+        support::root_updater(&self.env.server.url(), self.env.cache.path(), self.root)
+    }
+
+    fn keys_json(&self) -> PathBuf {
+        self.env.store.root().join("keys.json")
+    }
+
+    /// A new publisher key pair in the keys folder.
+    fn keygen(&self, name: &str) -> Signer25519 {
+        pipeline::publish::keygen(&self.keys.path().join(name)).unwrap();
+        pipeline::publish::read_signing_key(&self.keys.path().join(name)).unwrap()
+    }
+
+    /// Runs one check like `check_fault`, with a root-pinning updater, and writes the row.
+    fn check(
+        &self,
+        row: &str,
+        fault: &str,
+        expected: Outcome,
+        serving: &Manifest,
+    ) -> Result<UpdateStatus, UpdateError> {
+        let u = self.updater();
+        let start = Instant::now();
+        let r = u.check_now();
+        let took = start.elapsed();
+        assert_eq!(u.last_outcome().map(|o| o.outcome), Some(expected), "{fault}: {r:?}");
+        assert_serving_with_trust(&u, self.env.cache.path(), serving);
+        let reason = r.as_ref().err().map(|e| e.to_string()).unwrap_or_else(|| "-".into());
+        write_row(row, fault, expected, &reason, serving, took);
+        r
+    }
+}
+
+fn path(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).to_str().unwrap().to_string()
+}
+
+/// Runs `pipeline keys ARGS OUT`, which must succeed.
+fn keys_cli(args: &[&str], out: &Path) -> String {
+    let o =
+        std::process::Command::new(env!("CARGO_BIN_EXE_pipeline")).arg("keys").args(args).arg(out).output().unwrap();
+    assert!(o.status.success(), "pipeline keys {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// [`assert_serving`] for a cache that also keeps `trust.json`.
+fn assert_serving_with_trust(u: &Updater, cache: &Path, m: &Manifest) {
+    let trust = cache.join("trust.json");
+    let kept = std::fs::read(&trust).unwrap();
+    std::fs::remove_file(&trust).unwrap();
+    assert_serving(u, cache, m);
+    std::fs::write(&trust, kept).unwrap();
+}
+
+#[test]
+fn a_publisher_key_rotated_by_the_root_signs_the_next_model_and_the_revoked_one_is_refused() {
+    let r = RootEnv::new();
+    let p2 = r.keygen("p2.pem");
+    let (p1_pub, p2_pub) = (fixture().public.to_str().unwrap().to_string(), path(&r.keys, "p2.pem.pub"));
+    let keys_json = r.keys_json();
+    let root = path(&r.keys, "root.pem");
+    let v1 = std::fs::read(&keys_json).unwrap();
+    // Key set 2: p2 joins, p1 (say, leaked) is revoked. No app update.
+    keys_cli(
+        &[
+            "sign",
+            "--root",
+            &root,
+            "--version",
+            "2",
+            "--publisher",
+            &p1_pub,
+            "--publisher",
+            &p2_pub,
+            "--revoke",
+            &p1_pub,
+            "--keys",
+            keys_json.to_str().unwrap(),
+            "--out",
+        ],
+        &keys_json,
+    );
+    let b = r.env.store.publish_raw(2, &std::fs::read(&fixture().b).unwrap(), &p2, |_| {});
+    assert!(matches!(
+        r.check("42", "publisher key rotated by a root-signed key set; B signed by the new key", Outcome::Updated, &b),
+        Ok(UpdateStatus::Updated { .. })
+    ));
+    // The leaked p1 signs a manifest for other bytes: refused, B keeps serving.
+    r.env.store.publish_raw(3, b"planted by the holder of a revoked key", &fixture().signer(), |_| {});
+    let e = r.check("43", "manifest signed by a revoked publisher key", Outcome::Rejected, &b).unwrap_err();
+    assert!(matches!(&e, UpdateError::Untrusted { reason } if reason.contains("revoked")), "{e}");
+    // Replaying key set 1 (where p1 was not revoked) is a rollback.
+    std::fs::write(&keys_json, &v1).unwrap();
+    let e = r
+        .check("44", "key set version 1 replayed after version 2 (p1 not revoked in it)", Outcome::Rejected, &b)
+        .unwrap_err();
+    assert!(matches!(&e, UpdateError::Refused { reason } if reason.contains("key set rollback")), "{e}");
+    // Hiding keys.json leaves the accepted key set (kept in the cache) in force.
+    std::fs::remove_file(&keys_json).unwrap();
+    let e = r.check("45", "keys.json removed, manifest signed by the revoked key", Outcome::Rejected, &b).unwrap_err();
+    assert!(e.to_string().contains("revoked"), "{e}");
+    let downloads = r.env.model_requests();
+    assert!(downloads[1..].iter().all(|q| q.path.contains(&b.sha256)), "only A, then B: {downloads:?}");
+}
+
+#[test]
+fn a_key_set_not_signed_by_the_pinned_root_is_refused() {
+    let r = RootEnv::new();
+    // The store's attacker makes their own root and publisher key and lists it.
+    let (evil_root, evil) = (r.keygen("evil-root.pem"), r.keygen("evil.pem"));
+    let forged = hapticmat_core::delivery::KeysDocument {
+        root_rotations: vec![],
+        keyset: Some(hapticmat_core::delivery::KeySet::new(2, &[evil.public_key()], vec![], 30).sign(&evil_root)),
+    };
+    std::fs::write(r.keys_json(), forged.to_bytes()).unwrap();
+    r.env.store.publish_raw(2, &std::fs::read(&fixture().b).unwrap(), &evil, |_| {});
+    let e = r.check("46", "key set signed by a root the phone does not pin", Outcome::Rejected, &r.env.a).unwrap_err();
+    assert!(
+        matches!(&e, UpdateError::Untrusted { reason } if reason.contains("not signed by the current root")),
+        "{e}"
+    );
+    assert_eq!(r.env.model_requests().len(), 1, "only A's download, at setup");
+}
+
+#[test]
+fn the_root_rotates_by_a_chain_and_the_old_root_signs_nothing_after() {
+    let r = RootEnv::new();
+    let p2 = r.keygen("p2.pem");
+    r.keygen("root2.pem");
+    let keys_json = r.keys_json();
+    let kj = keys_json.to_str().unwrap().to_string();
+    keys_cli(
+        &[
+            "rotate-root",
+            "--old-root",
+            &path(&r.keys, "root.pem"),
+            "--old-version",
+            "1",
+            "--new-root",
+            &path(&r.keys, "root2.pem.pub"),
+            "--keys",
+            &kj,
+            "--out",
+        ],
+        &keys_json,
+    );
+    keys_cli(
+        &[
+            "sign",
+            "--root",
+            &path(&r.keys, "root2.pem"),
+            "--version",
+            "2",
+            "--publisher",
+            &path(&r.keys, "p2.pem.pub"),
+            "--keys",
+            &kj,
+            "--out",
+        ],
+        &keys_json,
+    );
+    // What a phone pinning the first root makes of it, as the ceremony checks before uploading.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["keys", "verify", "--root", &path(&r.keys, "root.pem.pub"), "--keys", &kj])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && stdout.contains("root version 2") && stdout.contains(&p2.public_key().id().0),
+        "{stdout}"
+    );
+    let b = r.env.store.publish_raw(2, &std::fs::read(&fixture().b).unwrap(), &p2, |_| {});
+    assert!(matches!(
+        r.check("47", "root rotated (new root signed by the old), key set 2 by the new root", Outcome::Updated, &b),
+        Ok(UpdateStatus::Updated { .. })
+    ));
+    // The retired root (stolen later) signs key set 3 with its holder's key: refused.
+    let old_root = pipeline::publish::read_signing_key(&r.keys.path().join("root.pem")).unwrap();
+    let evil = r.keygen("evil.pem");
+    let mut doc = hapticmat_core::delivery::KeysDocument::parse(&std::fs::read(&keys_json).unwrap()).unwrap();
+    doc.keyset = Some(hapticmat_core::delivery::KeySet::new(3, &[evil.public_key()], vec![], 30).sign(&old_root));
+    std::fs::write(&keys_json, doc.to_bytes()).unwrap();
+    r.env.store.publish_raw(3, b"planted with a retired root", &evil, |_| {});
+    let e =
+        r.check("48", "key set 3 signed by the retired root after the rotation", Outcome::Rejected, &b).unwrap_err();
+    assert!(matches!(&e, UpdateError::Untrusted { reason } if reason.contains("version 2")), "{e}");
+}
+
+#[test]
+fn an_expired_key_set_verifies_no_manifest() {
+    let r = RootEnv::new();
+    let root = pipeline::publish::read_signing_key(&r.keys.path().join("root.pem")).unwrap();
+    let mut ks = hapticmat_core::delivery::KeySet::new(2, &[fixture().signer().public_key()], vec![], 30);
+    ks.created_at = chrono::Utc::now() - chrono::Duration::days(40);
+    ks.expires_at = chrono::Utc::now() - chrono::Duration::days(10);
+    let doc = hapticmat_core::delivery::KeysDocument { root_rotations: vec![], keyset: Some(ks.sign(&root)) };
+    std::fs::write(r.keys_json(), doc.to_bytes()).unwrap();
+    r.env.publish_b();
+    let e = r.check("49", "key set expired (the root signed nothing newer)", Outcome::Rejected, &r.env.a).unwrap_err();
+    assert!(matches!(&e, UpdateError::Refused { reason } if reason.contains("expired")), "{e}");
+    assert_eq!(r.env.model_requests().len(), 1, "only A's download, at setup");
 }

@@ -5,7 +5,9 @@
 pub mod fault_server;
 
 use hapticmat_core::delivery::manifest::{LATEST, hex};
-use hapticmat_core::delivery::{Manifest, PinnedKeys, Signer25519, TransportConfig, Updater, UpdaterConfig};
+use hapticmat_core::delivery::{
+    Manifest, PinnedKeys, Signer25519, TransportConfig, UpdateError, Updater, UpdaterConfig,
+};
 use hapticmat_core::inference::meta;
 use pipeline::onnx::proto::StringStringEntryProto;
 use pipeline::publish::{PublishConfig, publish};
@@ -171,8 +173,23 @@ pub fn fast_transport() -> TransportConfig {
 
 /// An updater for `url` into `cache`, pinning the fixture key, with [`fast_transport`].
 pub fn updater(url: &str, cache: &Path) -> Updater {
-    let mut cfg = UpdaterConfig::new(url, cache, fixture().pinned());
+    try_updater(url, cache, fixture().pinned()).expect("updater")
+}
+
+/// An updater that pins the root key `root` (version `version`) instead of publisher keys: it takes the
+/// publisher keys from the store's `keys.json`.
+pub fn root_updater(url: &str, cache: &Path, root: hapticmat_core::delivery::PinnedRoot) -> Updater {
+    let mut cfg = UpdaterConfig::new(url, cache, PinnedKeys::default());
+    cfg.root = Some(root);
     cfg.transport = fast_transport();
     cfg.deadline = Duration::from_secs(60);
     Updater::new(cfg).expect("updater")
+}
+
+/// [`updater`] with the given keys, which may fail (e.g. the cache is held by another updater).
+pub fn try_updater(url: &str, cache: &Path, keys: PinnedKeys) -> Result<Updater, UpdateError> {
+    let mut cfg = UpdaterConfig::new(url, cache, keys);
+    cfg.transport = fast_transport();
+    cfg.deadline = Duration::from_secs(60);
+    Updater::new(cfg)
 }

@@ -6,6 +6,15 @@
 //! Apart from the pointer, `floor.json` keeps the highest manifest sequence this device has verified and
 //! the model it named: the rollback floor. It only ever rises, and nothing that lowers the installed
 //! model (a failed download, a fall-back to the previous model, a damaged `current.json`) touches it.
+//!
+//! One updater at a time owns the folder: `lock` carries an OS advisory lock (flock) for the updater's
+//! lifetime, so a second updater on the same folder gets [`DeliveryError::CacheInUse`] instead of
+//! cleaning away the first one's download as a leftover. The lock goes with the process, however it ends.
+//!
+//! A trial marker (`trial-self-test.json`, `trial-first-load.json`) says "trying <sha256>": written (atomically, fsync) before a model's self-test and before
+//! the first load of an installed model, removed when that finished either way. Found on start, the
+//! process died in the middle (a model that crashes ONNX Runtime natively takes the app with it): the
+//! model is refused and the known-good one serves, so the app does not crash again on every start.
 
 use super::manifest::{Manifest, hex, is_sha256_hex};
 use super::transport::TEMP_PREFIX;
@@ -20,6 +29,13 @@ pub const CURRENT: &str = "current.json";
 pub const MODELS_DIR: &str = "models";
 /// File name of the rollback floor: the highest sequence verified, kept apart from the pointer.
 pub const FLOOR: &str = "floor.json";
+/// File name of the lock file that one updater at a time holds an advisory lock on.
+pub const LOCK: &str = "lock";
+/// File name of the trial marker of a download's self-test: present only while it runs.
+pub const TRIAL_SELF_TEST: &str = "trial-self-test.json";
+/// File name of the trial marker of an installed model's first load: present only while it runs. Apart
+/// from the self-test's, so a load during a check's self-test cannot remove the other marker.
+pub const TRIAL_FIRST_LOAD: &str = "trial-first-load.json";
 const STATE_FORMAT: u32 = 1;
 
 /// A model installed in the cache.
@@ -57,6 +73,43 @@ pub(crate) struct CacheState {
     /// before it was kept lack it, and then the manifest is fetched unconditionally.
     #[serde(default)]
     pub(crate) envelope: Option<String>,
+    /// SHA-256 of the serving model once a first load of it in service finished: later loads need no
+    /// trial marker. Caches written before it was kept lack it, and the next load is a trial again.
+    #[serde(default)]
+    pub(crate) proven: Option<String>,
+}
+
+/// What `trial.json` holds: the model being tried and in which step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Trial {
+    pub(crate) sequence: u64,
+    pub(crate) sha256: String,
+    pub(crate) stage: TrialStage,
+}
+
+/// The step of a trial: the self-test of a download, or the first load of an installed model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TrialStage {
+    SelfTest,
+    FirstLoad,
+}
+
+impl TrialStage {
+    fn as_str(self) -> &'static str {
+        match self {
+            TrialStage::SelfTest => "self-test",
+            TrialStage::FirstLoad => "first load",
+        }
+    }
+
+    /// The marker's file name in the cache folder.
+    pub(crate) fn file_name(self) -> &'static str {
+        match self {
+            TrialStage::SelfTest => TRIAL_SELF_TEST,
+            TrialStage::FirstLoad => TRIAL_FIRST_LOAD,
+        }
+    }
 }
 
 /// What `floor.json` holds: the highest sequence a verified, accepted manifest had, and the model it
@@ -107,17 +160,23 @@ pub(crate) struct Cache {
     models: PathBuf,
     state: CacheState,
     floor: Option<Floor>,
+    /// Holds the advisory lock on `lock` while the cache is open (released when dropped or the process ends).
+    _lock: std::fs::File,
 }
 
 impl Cache {
-    /// Opens (creating) the cache, removes leftovers of interrupted work, and makes sure the pointer names
-    /// a file whose bytes match its hash, falling back to the previous model otherwise (file I/O, hashing).
+    /// Opens (creating) the cache and locks it for this updater's lifetime (another updater holding it:
+    /// [`DeliveryError::CacheInUse`], and nothing is touched), refuses a model whose trial never finished,
+    /// removes leftovers of interrupted work, and makes sure the pointer names a file whose bytes match its
+    /// hash, falling back to the previous model otherwise (file I/O, hashing).
     pub(crate) fn open(dir: &Path) -> Result<Self> {
         let models = dir.join(MODELS_DIR);
         std::fs::create_dir_all(&models).map_err(|e| DeliveryError::io(&models, e))?;
+        // First of all: until the lock is held, another updater may be downloading into this folder.
+        let lock = lock_folder(dir)?;
         let state = read_state(&dir.join(CURRENT));
         let floor = read_floor(&dir.join(FLOOR));
-        let mut cache = Cache { dir: dir.to_path_buf(), models, state, floor };
+        let mut cache = Cache { dir: dir.to_path_buf(), models, state, floor, _lock: lock };
         // A cache from before the floor was kept (or whose floor file was damaged from outside): the
         // installed models are the best lower bound there is. Recorded before `repair` can drop them.
         let installed = [&cache.state.current, &cache.state.previous]
@@ -128,6 +187,7 @@ impl Cache {
         if let Some(f) = installed.filter(|f| cache.floor.as_ref().is_none_or(|c| f.sequence > c.sequence)) {
             cache.write_floor(f)?;
         }
+        cache.finish_unfinished_trials()?;
         cache.repair()?;
         cache.clean()?;
         Ok(cache)
@@ -151,6 +211,74 @@ impl Cache {
         write_atomic(&self.dir.join(FLOOR), &bytes)?;
         self.floor = Some(floor);
         Ok(())
+    }
+
+    /// Records durably that `sha256` is being tried now (before its self-test or first load).
+    pub(crate) fn begin_trial(&self, sequence: u64, sha256: &str, stage: TrialStage) -> Result<()> {
+        let trial = Trial { sequence, sha256: sha256.to_string(), stage };
+        let bytes = serde_json::to_vec_pretty(&trial).map_err(|e| DeliveryError::io(&self.dir, e))?;
+        write_atomic(&self.dir.join(stage.file_name()), &bytes)?;
+        log::info!("model cache: trying model {sha256} (sequence {sequence}): {}", stage.as_str());
+        Ok(())
+    }
+
+    /// The trial finished (passed or refused in an orderly way): removes the marker, durably.
+    pub(crate) fn end_trial(&self, stage: TrialStage) -> Result<()> {
+        let path = self.dir.join(stage.file_name());
+        match std::fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(DeliveryError::io(&path, e)),
+        }
+    }
+
+    /// Whether the serving model needs a trial marker for its next load (no first load of it finished).
+    pub(crate) fn current_unproven(&self) -> bool {
+        self.state.current.as_ref().is_some_and(|c| self.state.proven.as_ref() != Some(&c.sha256))
+    }
+
+    /// A first load of the serving model `sha256` finished: later loads are not trials.
+    pub(crate) fn mark_proven(&mut self, sha256: &str) -> Result<()> {
+        if self.state.proven.as_deref() == Some(sha256) {
+            return Ok(());
+        }
+        let next = CacheState { proven: Some(sha256.to_string()), ..self.state.clone() };
+        self.commit(next)
+    }
+
+    /// Trial markers found on start: the process died while trying those models.
+    fn finish_unfinished_trials(&mut self) -> Result<()> {
+        self.finish_unfinished_trial(TrialStage::SelfTest)?;
+        self.finish_unfinished_trial(TrialStage::FirstLoad)
+    }
+
+    /// Unless the model's first load was recorded as finished, the model of an unfinished trial is refused;
+    /// if it serves, the known-good one takes over.
+    fn finish_unfinished_trial(&mut self, stage: TrialStage) -> Result<()> {
+        let path = self.dir.join(stage.file_name());
+        let trial = match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(DeliveryError::io(&path, e)),
+            Ok(bytes) => serde_json::from_slice::<Trial>(&bytes),
+        };
+        match trial {
+            Ok(t) if self.state.proven.as_ref() == Some(&t.sha256) => {}
+            Ok(t) => {
+                let reason = format!("its {} never finished: the app ended in the middle of it", t.stage.as_str());
+                log::warn!("model cache: model {} (sequence {}): {reason}; refusing it", t.sha256, t.sequence);
+                let mut next = self.state.clone();
+                if next.current.as_ref().is_some_and(|c| c.sha256 == t.sha256) {
+                    next.current = next.previous.take();
+                    next.etag = None;
+                    next.envelope = None;
+                }
+                next.refused = Some(Refused { sequence: t.sequence, sha256: t.sha256, reason });
+                self.commit(next)?;
+            }
+            // Written atomically, so this is damage from outside; nothing says which model to refuse.
+            Err(e) => log::warn!("model cache: {} is unreadable ({e}); ignoring it", path.display()),
+        }
+        self.end_trial(stage)
     }
 
     /// The folder downloads go to (same filesystem as the installed models, so installing is a rename).
@@ -329,6 +457,23 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::fsutil::write_atomic_with_prefix(path, bytes, STATE_TEMP_PREFIX).map_err(|e| DeliveryError::io(path, e))
 }
 
+/// Takes the advisory lock on the cache folder's lock file without waiting: an updater lives as long as
+/// the app, so waiting for another one could be for ever; the caller learns at once who holds the folder.
+fn lock_folder(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join(LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| DeliveryError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(DeliveryError::CacheInUse { path: path.display().to_string() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(DeliveryError::io(&path, e)),
+    }
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     // A rename is durable only once the folder itself is on disk.
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| DeliveryError::io(dir, e))
@@ -370,6 +515,7 @@ mod tests {
         assert_eq!(floor_of(&cache), Some(3));
         // Reopened from disk, with the pointer damaged from outside: still 3.
         std::fs::write(dir.path().join(CURRENT), b"\0\0garbage").unwrap();
+        drop(cache);
         let cache = Cache::open(dir.path()).unwrap();
         assert_eq!(cache.current(), None);
         assert_eq!(cache.floor(), Some(&Floor { sequence: 3, sha256: manifest(3, b"model three").sha256 }));
@@ -382,11 +528,64 @@ mod tests {
         install(&mut cache, 4, b"model four");
         // A cache from before the floor existed, or whose floor file was damaged.
         std::fs::write(dir.path().join(FLOOR), b"not json").unwrap();
+        drop(cache);
         let cache = Cache::open(dir.path()).unwrap();
         assert_eq!(floor_of(&cache), Some(4));
         std::fs::remove_file(dir.path().join(FLOOR)).unwrap();
+        drop(cache);
         let cache = Cache::open(dir.path()).unwrap();
         assert_eq!(floor_of(&cache), Some(4));
         assert!(dir.path().join(FLOOR).exists(), "written back at once");
+    }
+
+    #[test]
+    fn one_cache_folder_opens_once_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let second = Cache::open(dir.path()).err();
+        assert_eq!(second, Some(DeliveryError::CacheInUse { path: dir.path().join(LOCK).display().to_string() }));
+        drop(cache);
+        Cache::open(dir.path()).expect("the lock goes with the cache");
+    }
+
+    #[test]
+    fn an_unfinished_trial_refuses_its_model_unless_its_first_load_was_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = Cache::open(dir.path()).unwrap();
+        let one = install(&mut cache, 1, b"model one");
+        let two = install(&mut cache, 2, b"model two");
+        // Died during the first load of two: one serves again, two is refused.
+        cache.begin_trial(2, &two.sha256, TrialStage::FirstLoad).unwrap();
+        drop(cache);
+        let mut cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(cache.current().map(|m| m.sha256), Some(one.sha256.clone()));
+        assert_eq!(cache.state().refused.as_ref().map(|r| r.sha256.clone()), Some(two.sha256.clone()));
+        assert!(!dir.path().join(TRIAL_FIRST_LOAD).exists());
+        // Died after one's first load was recorded but before the marker went: no refusal.
+        cache.begin_trial(1, &one.sha256, TrialStage::FirstLoad).unwrap();
+        cache.mark_proven(&one.sha256).unwrap();
+        drop(cache);
+        let cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(cache.current().map(|m| m.sha256), Some(one.sha256.clone()));
+        assert!(!cache.current_unproven());
+        assert_eq!(cache.state().refused.as_ref().map(|r| r.sha256.clone()), Some(two.sha256));
+    }
+
+    #[test]
+    fn a_first_load_ending_during_a_self_test_leaves_the_self_test_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cache = Cache::open(dir.path()).unwrap();
+        let one = install(&mut cache, 1, b"model one");
+        let two = manifest(2, b"model two");
+        cache.begin_trial(2, &two.sha256, TrialStage::SelfTest).unwrap();
+        // The app loads the serving model while a check self-tests the download.
+        cache.begin_trial(1, &one.sha256, TrialStage::FirstLoad).unwrap();
+        cache.mark_proven(&one.sha256).unwrap();
+        cache.end_trial(TrialStage::FirstLoad).unwrap();
+        // The self-test kills the process.
+        drop(cache);
+        let cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(cache.state().refused.as_ref().map(|r| r.sha256.clone()), Some(two.sha256));
+        assert_eq!(cache.current().map(|m| m.sha256), Some(one.sha256));
     }
 }

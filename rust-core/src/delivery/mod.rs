@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod cancel;
 pub mod manifest;
+pub mod root;
 pub mod selftest;
 pub mod signing;
 mod transport;
@@ -16,6 +17,7 @@ pub mod updater;
 pub use cache::InstalledModel;
 pub use cancel::CancelHandle;
 pub use manifest::{Contract, Manifest, SCHEMA_VERSION};
+pub use root::{KeySet, KeysDocument, PinnedRoot, RootRotation, Trust};
 pub use signing::{Envelope, KeyId, PinnedKeys, PublicKey, Signer25519};
 pub use transport::{TransportConfig, fetch_object};
 pub use updater::{
@@ -90,6 +92,22 @@ pub enum DeliveryError {
     /// Reading or writing the cache failed.
     #[error("cache {path}: {message}")]
     Io { path: String, message: String },
+    /// The key document (`keys.json`: root rotations, key set) is malformed or not signed by the root this
+    /// device trusts.
+    #[error("untrusted key set: {0}")]
+    KeySet(String),
+    /// The store offers a key set older than the one this device accepted.
+    #[error("key set rollback refused: version {offered} is lower than version {trusted}, which this device accepted")]
+    KeySetRollback { offered: u64, trusted: u64 },
+    /// The accepted key set has expired and no newer one is published: nothing verifies.
+    #[error("key set version {version} expired at {expires_at} (now {now})")]
+    KeySetExpired { version: u64, expires_at: String, now: String },
+    /// The manifest is signed by a key the key set revoked.
+    #[error("manifest signed by revoked key id {key_id} (revoked by key set version {keyset_version})")]
+    RevokedKey { key_id: String, keyset_version: u64 },
+    /// Another updater holds the cache folder (its lock file is locked): one updater per folder.
+    #[error("cache folder is in use by another updater (lock on {path} is held)")]
+    CacheInUse { path: String },
     /// A key file or key text is unusable.
     #[error("key: {0}")]
     Key(String),

@@ -182,7 +182,17 @@ impl PinnedKeys {
     /// Checks the envelope's signature and returns the manifest it vouches for (not yet checked for
     /// expiry, rollback or contract: see [`Manifest`]).
     pub fn verify(&self, envelope_bytes: &[u8]) -> Result<Manifest> {
-        let env = Envelope::parse(envelope_bytes)?;
+        Manifest::parse(&self.verify_payload(&Envelope::parse(envelope_bytes)?)?)
+    }
+
+    /// Whether a key with this id is pinned.
+    pub fn contains(&self, id: &KeyId) -> bool {
+        self.keys.contains_key(id)
+    }
+
+    /// Checks the envelope's signature with the pinned key it names and returns the signed payload bytes
+    /// (for documents other than manifests: the key set, a root rotation).
+    pub fn verify_payload(&self, env: &Envelope) -> Result<Vec<u8>> {
         let key =
             self.keys.get(&env.key_id).ok_or_else(|| DeliveryError::UnknownKey { key_id: env.key_id.0.clone() })?;
         let bad = |what: &str| DeliveryError::MalformedEnvelope(format!("{what} is not valid base64"));
@@ -196,7 +206,7 @@ impl PinnedKeys {
         key.0
             .verify_strict(&payload, &Signature::from_bytes(&sig_bytes))
             .map_err(|_| DeliveryError::BadSignature { key_id: env.key_id.0.clone() })?;
-        Manifest::parse(&payload)
+        Ok(payload)
     }
 }
 

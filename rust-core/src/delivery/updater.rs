@@ -1,10 +1,15 @@
 //! The updater: one object per cache folder with a small API for the app (and UniFFI later): check now,
 //! the current model, a progress listener, the last outcome, cancel. Blocking calls: run them off the main
 //! thread; inside, an own single-threaded tokio runtime drives the network.
+//!
+//! Checks run one at a time, but the cache is locked only for its short steps (reading the pointer,
+//! raising the floor, installing), never across the network: `current()` answers and `load_current()`
+//! loads while a check downloads for minutes.
 
-use super::cache::{Cache, Entry, InstalledModel};
+use super::cache::{Cache, Entry, InstalledModel, TrialStage};
 use super::cancel::CancelHandle;
 use super::manifest::LATEST;
+use super::root::{KEYS, PinnedRoot, TRUST, Trust};
 use super::selftest::self_test;
 use super::transport::{ManifestFetch, Sink, TransferEvent, Transport, TransportConfig};
 use super::{DeliveryError, Manifest, PinnedKeys};
@@ -25,8 +30,11 @@ pub struct UpdaterConfig {
     pub base_url: String,
     /// The app's private cache folder for models.
     pub cache_dir: PathBuf,
-    /// The public keys a manifest must be signed with.
+    /// The public keys a manifest must be signed with (when no root is pinned).
     pub pinned_keys: PinnedKeys,
+    /// The root key the app build pins: then the publisher keys come from the store's `keys.json`, signed
+    /// by this root (or a root it rotated to), and `pinned_keys` is not used.
+    pub root: Option<PinnedRoot>,
     /// Timeouts and retries.
     pub transport: TransportConfig,
     /// A manifest declaring a bigger model is refused.
@@ -42,6 +50,7 @@ impl UpdaterConfig {
             base_url: base_url.into(),
             cache_dir: cache_dir.into(),
             pinned_keys,
+            root: None,
             transport: TransportConfig::default(),
             max_model_bytes: DEFAULT_MAX_MODEL_BYTES,
             deadline: Duration::from_secs(600),
@@ -101,13 +110,17 @@ impl From<DeliveryError> for UpdateError {
             | DeliveryError::MalformedManifest(_)
             | DeliveryError::UnknownKey { .. }
             | DeliveryError::BadSignature { .. }
-            | DeliveryError::NotModifiedRefused(_) => UpdateError::Untrusted { reason },
+            | DeliveryError::NotModifiedRefused(_)
+            | DeliveryError::KeySet(_)
+            | DeliveryError::RevokedKey { .. } => UpdateError::Untrusted { reason },
             DeliveryError::UnsupportedSchema { .. }
             | DeliveryError::Expired { .. }
             | DeliveryError::CreatedInFuture { .. }
             | DeliveryError::ValidityTooLong { .. }
             | DeliveryError::Rollback { .. }
             | DeliveryError::Fork { .. }
+            | DeliveryError::KeySetRollback { .. }
+            | DeliveryError::KeySetExpired { .. }
             | DeliveryError::UnsupportedContract { .. } => UpdateError::Refused { reason },
             DeliveryError::TooLarge { what: "manifest", .. } => UpdateError::Untrusted { reason },
             DeliveryError::TooLarge { .. } | DeliveryError::HashMismatch { .. } | DeliveryError::SelfTest(_) => {
@@ -116,7 +129,7 @@ impl From<DeliveryError> for UpdateError {
             DeliveryError::Http { .. } | DeliveryError::Network(_) | DeliveryError::Redirect(_) => {
                 UpdateError::Network { reason }
             }
-            DeliveryError::Io { .. } => UpdateError::Storage { reason },
+            DeliveryError::Io { .. } | DeliveryError::CacheInUse { .. } => UpdateError::Storage { reason },
             DeliveryError::Key(_) | DeliveryError::Config(_) => UpdateError::Config { reason },
             DeliveryError::Cancelled => UpdateError::Cancelled,
         }
@@ -220,7 +233,14 @@ pub struct Updater {
     config: UpdaterConfig,
     transport: Transport,
     runtime: tokio::runtime::Runtime,
+    /// Held for short steps only, never across network I/O or a self-test.
     cache: Mutex<Cache>,
+    /// The root and key set this device trusts, when a root is pinned (kept in the cache's `trust.json`).
+    trust: Mutex<Option<Trust>>,
+    /// Held for a whole check: checks run one at a time.
+    checking: Mutex<()>,
+    /// Held for a whole `load_current`: loads run one at a time (not waiting for a check).
+    loading: Mutex<()>,
     listener: RwLock<Option<Arc<dyn ProgressListener>>>,
     last: Mutex<Option<UpdateReport>>,
     cancel: CancelHandle,
@@ -230,8 +250,8 @@ impl Updater {
     /// Opens the cache (removing leftovers of interrupted work, re-verifying the serving model's hash) and
     /// sets up the client. File I/O: call off the main thread.
     pub fn new(config: UpdaterConfig) -> Result<Self, UpdateError> {
-        if config.pinned_keys.is_empty() {
-            return Err(UpdateError::Config { reason: "no public key pinned".into() });
+        if config.pinned_keys.is_empty() && config.root.is_none() {
+            return Err(UpdateError::Config { reason: "no public key or root key pinned".into() });
         }
         let transport = Transport::new(&config.base_url, config.transport.clone())?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -240,11 +260,16 @@ impl Updater {
             .build()
             .map_err(|e| UpdateError::Config { reason: format!("async runtime: {e}") })?;
         let cache = Cache::open(&config.cache_dir)?;
+        // Read under the cache's lock: no other updater writes it.
+        let trust = config.root.map(|root| Trust::load(&config.cache_dir.join(TRUST), root));
         Ok(Updater {
+            trust: Mutex::new(trust),
             config,
             transport,
             runtime,
             cache: Mutex::new(cache),
+            checking: Mutex::new(()),
+            loading: Mutex::new(()),
             listener: RwLock::new(None),
             last: Mutex::new(None),
             cancel: CancelHandle::new(),
@@ -262,18 +287,46 @@ impl Updater {
     }
 
     /// Loads the serving model; if it does not load or self-test, falls back to the known-good previous
-    /// one (and remembers why). File I/O and ONNX Runtime work: off the main thread.
+    /// one (and remembers why). The first load of a newly installed model is a trial: a marker on disk
+    /// says so until it finished, and a process that dies in it (a native crash in ONNX Runtime) has the
+    /// model refused on the next start. A model file that cannot be read is a storage error, not a
+    /// refusal. File I/O and ONNX Runtime work: off the main thread; a running check does not block it.
     pub fn load_current(&self) -> Result<PresenceModel, UpdateError> {
-        let mut cache = self.lock_cache();
+        // One load at a time: two threads trying the same model would share one marker.
+        let _one_at_a_time = self.loading.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            let Some(current) = cache.current() else {
-                return Err(UpdateError::BadModel { reason: "no model installed".into() });
+            let (current, trial) = {
+                let cache = self.lock_cache();
+                let Some(current) = cache.current() else {
+                    return Err(UpdateError::BadModel { reason: "no model installed".into() });
+                };
+                let trial = cache.current_unproven();
+                if trial {
+                    cache.begin_trial(current.sequence, &current.sha256, TrialStage::FirstLoad)?;
+                }
+                (current, trial)
             };
-            match load_checked(&current) {
-                Ok(model) => return Ok(model),
-                Err(e) => {
+            let loaded = load_checked(&current);
+            let mut cache = self.lock_cache();
+            match loaded {
+                Ok(model) => {
+                    if trial {
+                        cache.mark_proven(&current.sha256)?;
+                        cache.end_trial(TrialStage::FirstLoad)?;
+                    }
+                    return Ok(model);
+                }
+                Err(e @ DeliveryError::SelfTest(_)) => {
                     log::warn!("model {} (sequence {}) fails: {e}; falling back", current.version, current.sequence);
-                    cache.demote_current(e.to_string())?;
+                    // A check may have installed another model meanwhile: only demote the one that failed.
+                    if cache.current().is_some_and(|m| m.sha256 == current.sha256) {
+                        cache.demote_current(e.to_string())?;
+                    }
+                    cache.end_trial(TrialStage::FirstLoad)?;
+                }
+                Err(e) => {
+                    cache.end_trial(TrialStage::FirstLoad)?;
+                    return Err(e.into());
                 }
             }
         }
@@ -302,37 +355,40 @@ impl Updater {
     }
 
     /// Checks the store now and installs a newer verified model. Blocks (network and file I/O, up to the
-    /// configured deadline): call off the main thread, never from inside an async runtime.
+    /// configured deadline): call off the main thread, never from inside an async runtime. A check asked
+    /// for while another runs waits for it; a cancel meanwhile ends both.
     pub fn check_now(&self) -> Result<UpdateStatus, UpdateError> {
-        let mut cache = self.lock_cache();
-        self.cancel.reset();
+        // Taken before waiting, so a cancel issued while this check waits for the running one reaches it.
+        let cancel = self.cancel.for_new_check();
+        let _one_at_a_time = self.checking.lock().unwrap_or_else(|p| p.into_inner());
         let mut offered = None;
-        let result = self.runtime.block_on(async {
-            tokio::select! {
-                r = self.check(&mut cache, &mut offered) => r,
-                () = self.cancel.cancelled() => Err(DeliveryError::Cancelled),
-                () = tokio::time::sleep(self.config.deadline) => Err(DeliveryError::Network(format!(
-                    "check took longer than {:?}", self.config.deadline
-                ))),
-            }
-        });
+        let result = match cancel.check() {
+            Err(e) => Err(e),
+            Ok(()) => self.runtime.block_on(async {
+                tokio::select! {
+                    r = self.check(&cancel, &mut offered) => r,
+                    () = cancel.cancelled() => Err(DeliveryError::Cancelled),
+                    () = tokio::time::sleep(self.config.deadline) => Err(DeliveryError::Network(format!(
+                        "check took longer than {:?}", self.config.deadline
+                    ))),
+                }
+            }),
+        };
         let result = result.map_err(UpdateError::from);
         let (outcome, error) = match &result {
             Ok(UpdateStatus::Updated { .. }) => (Outcome::Updated, None),
             Ok(UpdateStatus::UpToDate { .. }) => (Outcome::UpToDate, None),
             Err(e) => (e.outcome(), Some(e.clone())),
         };
+        let serving = self.current();
         match &error {
-            None => log::info!("model check: {} (serving {:?})", outcome.as_str(), cache.current().map(|m| m.sequence)),
+            None => {
+                log::info!("model check: {} (serving {:?})", outcome.as_str(), serving.as_ref().map(|m| m.sequence))
+            }
             Some(e) => log::warn!("model check: {}: {e}", outcome.as_str()),
         }
-        let report = UpdateReport {
-            outcome,
-            model: cache.current(),
-            offered_sequence: offered,
-            error,
-            finished_at: SystemTime::now(),
-        };
+        let report =
+            UpdateReport { outcome, model: serving, offered_sequence: offered, error, finished_at: SystemTime::now() };
         if let Ok(mut last) = self.last.lock() {
             *last = Some(report);
         }
@@ -340,44 +396,55 @@ impl Updater {
         result
     }
 
-    async fn check(&self, cache: &mut Cache, offered: &mut Option<u64>) -> Result<UpdateStatus, DeliveryError> {
+    async fn check(&self, cancel: &CancelHandle, offered: &mut Option<u64>) -> Result<UpdateStatus, DeliveryError> {
         self.emit(ProgressEvent::CheckingManifest);
-        let installed = cache.current();
-        // Only a manifest that named the serving model, and that was kept to be checked again, may be
-        // skipped on 304; without one the request is unconditional and a 304 to it is refused.
-        let etag = match (&installed, &cache.state().envelope) {
-            (Some(_), Some(_)) => cache.state().etag.clone(),
-            _ => None,
+        self.update_trust(cancel).await?;
+        let (installed, etag) = {
+            let cache = self.lock_cache();
+            let installed = cache.current();
+            // Only a manifest that named the serving model, and that was kept to be checked again, may be
+            // skipped on 304; without one the request is unconditional and a 304 to it is refused.
+            let etag = match (&installed, &cache.state().envelope) {
+                (Some(_), Some(_)) => cache.state().etag.clone(),
+                _ => None,
+            };
+            (installed, etag)
         };
         let mut events = |e: TransferEvent| self.emit(e.into());
-        let fetched = self.transport.fetch_manifest(LATEST, etag.as_deref(), &self.cancel, &mut events).await?;
+        let fetched = self.transport.fetch_manifest(LATEST, etag.as_deref(), cancel, &mut events).await?;
         let (bytes, etag) = match fetched {
             ManifestFetch::NotModified => {
-                let model = self.not_modified(cache, installed, offered)?;
+                let model = self.not_modified(&self.lock_cache(), installed, offered)?;
                 return Ok(UpdateStatus::UpToDate { model });
             }
             ManifestFetch::Fetched { bytes, etag } => (bytes, etag),
         };
-        let manifest = self.config.pinned_keys.verify(&bytes)?;
+        let manifest = self.verify(&bytes)?;
         // Verified, so the bytes are the JSON envelope the publisher wrote.
         let envelope = String::from_utf8_lossy(&bytes).into_owned();
         *offered = Some(manifest.sequence);
-        self.accept(&manifest, cache)?;
-        if let Some(model) = installed.filter(|m| m.sequence == manifest.sequence) {
-            if model.sha256 != manifest.sha256 {
-                // `accept` compares with the floor; this is the installed model's own sequence.
-                return Err(DeliveryError::Fork {
-                    sequence: model.sequence,
-                    verified: model.sha256,
-                    offered: manifest.sha256.clone(),
-                });
+        let mut sink = {
+            let mut cache = self.lock_cache();
+            self.accept(&manifest, &mut cache)?;
+            if let Some(model) = installed.filter(|m| m.sequence == manifest.sequence) {
+                if model.sha256 != manifest.sha256 {
+                    // `accept` compares with the floor; this is the installed model's own sequence.
+                    return Err(DeliveryError::Fork {
+                        sequence: model.sequence,
+                        verified: model.sha256,
+                        offered: manifest.sha256.clone(),
+                    });
+                }
+                if cache.current().is_some_and(|c| c.sha256 == model.sha256) {
+                    cache.set_manifest(etag, envelope)?;
+                }
+                return Ok(UpdateStatus::UpToDate { model });
             }
-            cache.set_manifest(etag, envelope)?;
-            return Ok(UpdateStatus::UpToDate { model });
-        }
-        if let Some(r) = cache.state().refused.as_ref().filter(|r| r.sha256 == manifest.sha256) {
-            return Err(DeliveryError::SelfTest(format!("refused before: {}", r.reason)));
-        }
+            if let Some(r) = cache.state().refused.as_ref().filter(|r| r.sha256 == manifest.sha256) {
+                return Err(DeliveryError::SelfTest(format!("refused before: {}", r.reason)));
+            }
+            Sink::new_in(cache.models_dir())?
+        };
 
         log::info!(
             "installing model {} (sequence {}, {} bytes) from {}",
@@ -386,26 +453,86 @@ impl Updater {
             manifest.size,
             self.transport.describe()
         );
-        let mut sink = Sink::new_in(cache.models_dir())?;
         let mut events = |e: TransferEvent| self.emit(e.into());
-        self.transport.download(&manifest.object_key, manifest.size, &mut sink, &self.cancel, &mut events).await?;
+        self.transport.download(&manifest.object_key, manifest.size, &mut sink, cancel, &mut events).await?;
         self.emit(ProgressEvent::Verifying);
         let (file, sha256) = sink.finish()?;
         if sha256 != manifest.sha256 {
             return Err(DeliveryError::HashMismatch { expected: manifest.sha256.clone(), actual: sha256 });
         }
-        if let Err(e) = self_test(file.path(), &manifest) {
-            // The known-good model keeps serving; remember the refusal so it is not fetched again.
-            cache.refuse(&manifest, e.to_string())?;
-            return Err(e);
+        // The self-test runs the model in ONNX Runtime: if that kills the process, the marker makes the
+        // next start refuse this model.
+        self.lock_cache().begin_trial(manifest.sequence, &manifest.sha256, TrialStage::SelfTest)?;
+        let tested = self_test(file.path(), &manifest);
+        let mut cache = self.lock_cache();
+        match tested {
+            Ok(()) => {}
+            Err(e @ DeliveryError::SelfTest(_)) => {
+                // The known-good model keeps serving; remember the refusal so it is not fetched again.
+                cache.refuse(&manifest, e.to_string())?;
+                cache.end_trial(TrialStage::SelfTest)?;
+                return Err(e);
+            }
+            Err(e) => {
+                // Reading the download failed (storage): nothing is known against the model.
+                cache.end_trial(TrialStage::SelfTest)?;
+                return Err(e);
+            }
         }
+        // Ended before installing: a crash in between leaves the model uninstalled, not refused.
+        cache.end_trial(TrialStage::SelfTest)?;
         cache.install(file, Entry::for_manifest(&manifest), etag, envelope)?;
         let model = cache.current().ok_or_else(|| DeliveryError::io(cache.models_dir(), "install lost the model"))?;
         Ok(UpdateStatus::Updated { model })
     }
 
+    /// With a pinned root: fetches `keys.json` and accepts what it leads to (root rotations, a newer key
+    /// set), keeping it in the cache before anything is verified with it. A store without `keys.json`
+    /// leaves the accepted key set in force (its expiry bounds how long).
+    async fn update_trust(&self, cancel: &CancelHandle) -> Result<(), DeliveryError> {
+        let Some(trust) = self.trust.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return Ok(());
+        };
+        let mut events = |e: TransferEvent| self.emit(e.into());
+        let bytes = match self.transport.fetch_manifest(KEYS, None, cancel, &mut events).await {
+            Ok(ManifestFetch::Fetched { bytes, .. }) => bytes,
+            Err(DeliveryError::Http { status: 404, .. }) => return Ok(()),
+            Ok(ManifestFetch::NotModified) => {
+                return Err(DeliveryError::NotModifiedRefused(format!(
+                    "{KEYS} answered 304 to an unconditional request"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let next = trust.update(&bytes, chrono::Utc::now())?;
+        if next != trust {
+            if next.root != trust.root {
+                log::info!("delivery: root rotated to version {}", next.root.version);
+            }
+            if let Some((ks, _)) = &next.keyset {
+                log::info!(
+                    "delivery: accepted key set version {} ({} publisher keys)",
+                    ks.version,
+                    ks.publishers.len()
+                );
+            }
+            next.save(&self.config.cache_dir.join(TRUST))?;
+            *self.trust.lock().unwrap_or_else(|p| p.into_inner()) = Some(next);
+        }
+        Ok(())
+    }
+
+    /// Verifies a manifest envelope: with the accepted key set when a root is pinned, else with the
+    /// pinned keys.
+    fn verify(&self, envelope_bytes: &[u8]) -> Result<Manifest, DeliveryError> {
+        match self.trust.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(trust) => trust.verify_manifest(envelope_bytes, chrono::Utc::now()),
+            None => self.config.pinned_keys.verify(envelope_bytes),
+        }
+    }
+
     /// A 304 to the conditional request: up to date only if the manifest kept with the serving model
-    /// still verifies with the pinned keys, still names that model, and is still valid now. A 304 says
+    /// still verifies with the pinned keys (or the accepted key set), still names that model, and is still valid now. A 304 says
     /// nothing about expiry, so without this a frozen store would keep a device on a stale model for ever.
     fn not_modified(
         &self,
@@ -417,8 +544,6 @@ impl Updater {
         let model = installed.ok_or_else(|| refused("no model is installed".into()))?;
         let envelope = cache.state().envelope.as_deref().ok_or_else(|| refused("no verified manifest kept".into()))?;
         let kept = self
-            .config
-            .pinned_keys
             .verify(envelope.as_bytes())
             .map_err(|e| refused(format!("the kept manifest no longer verifies: {e}")))?;
         *offered = Some(kept.sequence);
@@ -481,8 +606,11 @@ impl From<TransferEvent> for ProgressEvent {
     }
 }
 
+/// Loads an installed model and runs the self-test windows. Reading the file failing is storage trouble
+/// (`Io`); only what ONNX Runtime and the checks say about the bytes is the model's fault (`SelfTest`).
 fn load_checked(m: &InstalledModel) -> Result<PresenceModel, DeliveryError> {
-    let mut model = PresenceModel::load(&m.path).map_err(|e| DeliveryError::SelfTest(e.to_string()))?;
+    let bytes = std::fs::read(&m.path).map_err(|e| DeliveryError::io(&m.path, e))?;
+    let mut model = PresenceModel::from_bytes(&bytes, &m.path).map_err(|e| DeliveryError::SelfTest(e.to_string()))?;
     super::selftest::run_windows(&mut model)?;
     Ok(model)
 }

@@ -340,8 +340,16 @@ pub struct UpdaterSettings {
     pub base_url: String,
     /// The app's private folder for models (created if missing).
     pub cache_dir: String,
-    /// The pinned ed25519 public keys: SPKI PEM, or the 32 raw bytes in base64 or hex.
+    /// The pinned ed25519 public keys: SPKI PEM, or the 32 raw bytes in base64 or hex. Unused (may be
+    /// empty) when `root_key` is set.
     pub public_keys: Vec<String>,
+    /// The offline root key the app build pins (same formats): then the publisher keys come from the
+    /// store's `keys.json`, signed by this root, and rotate without an app update (docs/operations.md).
+    #[uniffi(default = None)]
+    pub root_key: Option<String>,
+    /// The version of the pinned root (1 for the first root; a later build may pin a rotated root).
+    #[uniffi(default = 1)]
+    pub root_version: u64,
 }
 
 /// A model installed by the updater.

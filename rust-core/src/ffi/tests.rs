@@ -164,10 +164,17 @@ fn an_updater_needs_a_pinned_key() {
         base_url: "http://127.0.0.1:1/".into(),
         cache_dir: dir.path().display().to_string(),
         public_keys: vec![],
+        root_key: None,
+        root_version: 1,
     };
     assert!(matches!(ModelUpdater::new(settings.clone()), Err(HapticMatError::InvalidArgument { .. })));
-    let garbage = UpdaterSettings { public_keys: vec!["not a key".into()], ..settings };
+    let garbage = UpdaterSettings { public_keys: vec!["not a key".into()], ..settings.clone() };
     assert!(matches!(ModelUpdater::new(garbage), Err(HapticMatError::InvalidArgument { .. })));
+    let bad_root = UpdaterSettings { root_key: Some("not a key".into()), ..settings.clone() };
+    assert!(matches!(ModelUpdater::new(bad_root), Err(HapticMatError::InvalidArgument { .. })));
+    // A root alone is enough: the publisher keys come from the store's keys.json.
+    let root = crate::delivery::Signer25519::generate().unwrap().public_key().to_pem().unwrap();
+    assert!(ModelUpdater::new(UpdaterSettings { root_key: Some(root), ..settings }).is_ok());
 }
 
 #[test]

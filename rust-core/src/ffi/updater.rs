@@ -6,8 +6,8 @@ use super::error::{HapticMatError, Result};
 use super::records::{InstalledModelInfo, UpdateOutcome, UpdateProgress, UpdateReport, UpdateResult, UpdaterSettings};
 use super::task::lock;
 use super::task::{Listeners, LiveObject, TaskHandle};
-use crate::delivery::UpdaterConfig;
 use crate::delivery::{CancelHandle, PinnedKeys, ProgressEvent, ProgressListener, PublicKey, UpdateStatus, Updater};
+use crate::delivery::{PinnedRoot, UpdaterConfig};
 use crate::inference::PresenceModel;
 use std::sync::{Arc, Mutex};
 
@@ -23,8 +23,8 @@ pub trait UpdateProgressListener: Send + Sync {
 #[derive(uniffi::Object)]
 pub struct ModelUpdater {
     inner: Arc<Updater>,
-    /// The serving and known-good models as of the last check: the core updater holds its cache lock
-    /// for a whole check, and these getters must answer at once (the Model screen reads them).
+    /// The serving and known-good models as of the last check or load: these getters must answer at once
+    /// (the Model screen reads them), without even the core updater's short cache steps.
     models: Arc<Mutex<Models>>,
     listeners: Arc<Listeners<dyn UpdateProgressListener>>,
     _live: LiveObject,
@@ -97,10 +97,20 @@ impl ModelUpdater {
                 PublicKey::parse(text).map_err(|e| HapticMatError::invalid(format!("public key {}: {e}", i + 1)))
             })
             .collect::<Result<Vec<_>>>()?;
-        if keys.is_empty() {
-            return Err(HapticMatError::invalid("no public key to pin: a manifest could never verify"));
+        let root = settings
+            .root_key
+            .as_deref()
+            .map(|text| {
+                PublicKey::parse(text)
+                    .map(|key| PinnedRoot { key, version: settings.root_version })
+                    .map_err(|e| HapticMatError::invalid(format!("root key: {e}")))
+            })
+            .transpose()?;
+        if keys.is_empty() && root.is_none() {
+            return Err(HapticMatError::invalid("no public key or root key to pin: a manifest could never verify"));
         }
-        let config = UpdaterConfig::new(settings.base_url, settings.cache_dir, PinnedKeys::new(keys));
+        let mut config = UpdaterConfig::new(settings.base_url, settings.cache_dir, PinnedKeys::new(keys));
+        config.root = root;
         let inner = Arc::new(Updater::new(config)?);
         let listeners = Listeners::new();
         inner.set_listener(Some(Arc::new(Fanout(listeners.clone()))));
