@@ -57,6 +57,7 @@ func TestPipPinsAreFoundButNotInsideOtherNames(t *testing.T) {
 		`pip install mlflow==3.1.0 x`:   "3.1.0",
 		`pip install mlflow-skinny==1`:  "",
 		`pip install "mlflow==${V}"`:    "",
+		`"mlflow[auth]==3.17.2"`:        "3.17.2",
 		`pip install my-mlflow==3.17.2`: "",
 	} {
 		got := ""

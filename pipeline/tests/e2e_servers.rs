@@ -358,3 +358,25 @@ fn no_secret_of_the_stack_is_on_a_command_line() {
     }
     assert!(scanned >= leaders.len(), "scanned {scanned} processes");
 }
+
+/// `scripts/services.sh start` refuses a secret still holding a "change-me" placeholder of .env.example,
+/// naming the variable, before it starts or installs anything (its own folder here, so nothing is touched).
+#[test]
+fn services_start_refuses_the_placeholders_of_env_example() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services.sh");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["HM_DB_PASSWORD", "HM_S3_SECRET_KEY", "HM_S3_MLFLOW_SECRET_KEY", "HM_MLFLOW_PASSWORD"] {
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .env("HM_SERVICES_DIR", dir.path())
+            .env(name, "change-me-mlflow-db-password")
+            .output()
+            .expect("services.sh runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: started with a placeholder\n{stderr}");
+        assert!(stderr.contains(name) && stderr.contains("change-me"), "{name}: {stderr}");
+        let started: Vec<_> = std::fs::read_dir(dir.path().join("run")).unwrap().collect();
+        assert!(started.is_empty(), "{name}: something was started: {started:?}");
+    }
+}
