@@ -451,6 +451,7 @@ async fn the_stack_refuses_requests_without_valid_credentials_and_accepts_its_ow
     for (who, c) in [("no credentials", &anonymous), ("a wrong password", &wrong)] {
         let e = c.get_or_create_experiment(&name).await.unwrap_err();
         assert_eq!(e.status(), Some(401), "{who}: {e}");
+        assert!(e.to_string().contains("MLFLOW_TRACKING_USERNAME"), "{who}: the error says what to set: {e}");
         let query = SearchRuns {
             experiment_ids: vec!["0".into()],
             filter: None,
