@@ -140,7 +140,7 @@ wait_for() { # name logfile check-cmd...
 stop_one() { # name pattern
   local name="$1" pattern="$2" f="$RUN/$1.pid" pid
   if ! pid_alive "$name" "$pattern"; then
-    [[ -f "$f" ]] && { log "$name: stale pid file removed"; rm -f "$f"; } || log "$name: not running"
+    [[ -f "$f" ]] && { log "$name: stale pid file removed"; rm -f "$f" "$RUN/$name.fp"; } || log "$name: not running"
     return 0
   fi
   pid="$(cat "$f")"
@@ -158,7 +158,34 @@ stop_one() { # name pattern
   local i
   for i in $(seq 50); do pgrep -g "$pid" >/dev/null 2>&1 || break; sleep 0.1; done
   pgrep -g "$pid" >/dev/null 2>&1 && kill -KILL -- "-$pid" 2>/dev/null || true
-  rm -f "$f"
+  rm -f "$f" "$RUN/$name.fp"
+}
+
+# --- configuration fingerprints ------------------------------------------------------------------
+# A service keeps the configuration it was started with. Each start records a fingerprint of everything the
+# start depends on (ports, versions, identities, credentials; a hash, in a 0600 file). `start` restarts a
+# service whose fingerprint differs (changed settings, or a stack started by an older services.sh, which
+# recorded none); `status` reports it as stale, with a non-zero exit, so scripts/test.sh runs `start`.
+fingerprint() { printf '%s\0' "$@" | sha256sum | cut -d' ' -f1; }
+fp_mariadb() { fingerprint mariadb-1 "$HM_MYSQL_PORT" "$HM_DB_NAME" "$HM_DB_USER" "$HM_DB_PASSWORD"; }
+fp_seaweedfs() {
+  fingerprint seaweedfs-2 "$HM_SEAWEEDFS_VERSION" "$HM_S3_PORT" "$HM_SW_MASTER_PORT" "$HM_SW_VOLUME_PORT" \
+    "$HM_SW_FILER_PORT" "$HM_SW_ADMIN_PORT" "$(s3_config_json)"
+}
+fp_mlflow() {
+  fingerprint mlflow-2 "$HM_MLFLOW_VERSION" "$HM_MLFLOW_PORT" "$HM_MLFLOW_WORKERS" "$HM_MYSQL_PORT" "$HM_DB_NAME" \
+    "$HM_DB_USER" "$HM_DB_PASSWORD" "$HM_S3_PORT" "$HM_S3_REGION" "$HM_S3_MLFLOW_ACCESS_KEY" "$HM_S3_MLFLOW_SECRET_KEY" \
+    "$HM_MLFLOW_USERNAME" "$HM_MLFLOW_PASSWORD" "$HM_MLFLOW_FLASK_SECRET" "$VENV"
+}
+fp_current() { [[ "$(cat "$RUN/$1.fp" 2>/dev/null)" == "$("fp_$1")" ]]; }
+record_fp() { (umask 077 && "fp_$1" >"$RUN/$1.fp"); }
+
+running_current() { # name pattern: 0 if it runs with the current configuration; stops it if with another
+  pid_alive "$1" "$2" || return 1
+  if fp_current "$1"; then log "$1: already running"; return 0; fi
+  log "$1: runs with another configuration (settings changed, or started by an older services.sh): restarting"
+  stop_one "$1" "$2"
+  return 1
 }
 
 # --- installation (cached) -------------------------------------------------------------------------
@@ -205,7 +232,7 @@ ensure_venv() {
 mysql_root() { mariadb --no-defaults --protocol=socket --socket="$MYSQL_SOCK" -uroot "$@"; }
 
 start_mariadb() {
-  if pid_alive mariadb mariadbd; then log "mariadb: already running"; return 0; fi
+  running_current mariadb mariadbd && return 0
   port_in_use "$HM_MYSQL_PORT" && die "port $HM_MYSQL_PORT (HM_MYSQL_PORT) is taken by another process"
   ensure_mariadb
   local userarg=()
@@ -234,13 +261,13 @@ GRANT ALL PRIVILEGES ON \`$HM_DB_NAME\`.* TO '$HM_DB_USER'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON \`$HM_DB_NAME\`.* TO '$HM_DB_USER'@'localhost';
 FLUSH PRIVILEGES;
 SQL
+  record_fp mariadb
 }
 
 # --- SeaweedFS -------------------------------------------------------------------------------------
-write_s3_config() {
-  mkdir -p "$S3_DIR/data"
-  (umask 077 && export HM_S3_ACCESS_KEY HM_S3_SECRET_KEY HM_S3_PUBLISHER_ACCESS_KEY HM_S3_PUBLISHER_SECRET_KEY \
-    HM_S3_MLFLOW_ACCESS_KEY HM_S3_MLFLOW_SECRET_KEY && "$PYTHON" - "$S3_DIR/s3.json" <<'PY'
+s3_config_json() { # the identities file of weed's S3 gateway, on stdout
+  (export HM_S3_ACCESS_KEY HM_S3_SECRET_KEY HM_S3_PUBLISHER_ACCESS_KEY HM_S3_PUBLISHER_SECRET_KEY \
+    HM_S3_MLFLOW_ACCESS_KEY HM_S3_MLFLOW_SECRET_KEY && "$PYTHON" - <<'PY'
 import json, os, sys
 cfg = {"identities": [
     {"name": "admin",
@@ -258,10 +285,14 @@ cfg = {"identities": [
      "actions": ["Read:mlflow", "Write:mlflow", "List:mlflow"]},
     {"name": "anonymous", "actions": ["Read:production"]},
 ]}
-with open(sys.argv[1], "w") as f:
-    json.dump(cfg, f, indent=2)
+json.dump(cfg, sys.stdout, indent=2)
 PY
   )
+}
+
+write_s3_config() {
+  mkdir -p "$S3_DIR/data"
+  (umask 077 && s3_config_json >"$S3_DIR/s3.json.tmp" && mv "$S3_DIR/s3.json.tmp" "$S3_DIR/s3.json")
 }
 
 s3_admin_head() { # bucket
@@ -271,7 +302,7 @@ s3_admin_head() { # bucket
 s3_healthy() { s3_admin_head mlflow && s3_admin_head production; }
 
 start_seaweedfs() {
-  if pid_alive seaweedfs "weed"; then log "seaweedfs: already running"; return 0; fi
+  running_current seaweedfs weed && return 0
   local p
   # Each SeaweedFS HTTP port has its gRPC port 10000 above it.
   for p in "$HM_S3_PORT" "$HM_SW_MASTER_PORT" "$HM_SW_VOLUME_PORT" "$HM_SW_FILER_PORT" "$HM_SW_ADMIN_PORT"; do
@@ -288,6 +319,7 @@ start_seaweedfs() {
     -s3.localSocket="$S3_DIR/s3.sock" -filer.localSocket="$S3_DIR/filer.sock" \
     -bucket=mlflow,production -webdav=false -admin.ui=false -master.telemetry=false
   wait_for seaweedfs "$LOGS/seaweedfs.log" weed s3_healthy
+  record_fp seaweedfs
 }
 
 # --- MLflow ----------------------------------------------------------------------------------------
@@ -324,7 +356,7 @@ mlflow_status() { # [user password]: HTTP status of an experiments search, with 
 }
 
 start_mlflow() {
-  if pid_alive mlflow "mlflow"; then log "mlflow: already running"; return 0; fi
+  running_current mlflow mlflow && return 0
   port_in_use "$HM_MLFLOW_PORT" && die "port $HM_MLFLOW_PORT (HM_MLFLOW_PORT) is taken by another process"
   ensure_venv
   write_mlflow_auth_config
@@ -350,6 +382,7 @@ start_mlflow() {
   authed="$(mlflow_status "$HM_MLFLOW_USERNAME" "$HM_MLFLOW_PASSWORD")" || true
   [[ "$authed" == 200 ]] ||
     die "mlflow: user $HM_MLFLOW_USERNAME got HTTP $authed with HM_MLFLOW_PASSWORD: the user was created with another password on the first start ($MLFLOW_DIR/basic_auth.db); use that one, or stop the stack and delete that file"
+  record_fp mlflow
 }
 
 # --- commands --------------------------------------------------------------------------------------
@@ -372,8 +405,10 @@ cmd_stop() {
 cmd_status() {
   local rc=0
   report() { # name pattern url
-    if pid_alive "$1" "$2"; then printf '%-10s running  pid %-8s %s\n' "$1" "$(cat "$RUN/$1.pid")" "$3"
-    else printf '%-10s stopped                 %s\n' "$1" "$3"; rc=3; fi
+    if ! pid_alive "$1" "$2"; then printf '%-10s stopped                 %s\n' "$1" "$3"; rc=3
+    elif fp_current "$1"; then printf '%-10s running  pid %-8s %s\n' "$1" "$(cat "$RUN/$1.pid")" "$3"
+    else printf '%-10s stale    pid %-8s %s  (other settings than these: run start to restart it)\n' \
+      "$1" "$(cat "$RUN/$1.pid")" "$3"; rc=3; fi
   }
   report mariadb mariadbd "mysql://$HM_DB_USER@127.0.0.1:$HM_MYSQL_PORT/$HM_DB_NAME"
   report seaweedfs weed "$(s3_url)  (buckets: mlflow, production)"
