@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -114,6 +115,47 @@ func TestCascNeedsZeroExecutorsAndAgents(t *testing.T) {
 		}
 		if !strings.Contains(strings.Join(found, "\n"), want) {
 			t.Errorf("%q: want %q, got %q", yamlText, want, found)
+		}
+	}
+}
+
+// The files as they were before issue 12 (builds on the controller, next to the secrets): every property
+// the check asserts fails on them.
+func TestTheFilesBeforeIssue12Fail(t *testing.T) {
+	dir := "testdata/before-issue-12"
+	jf, err := os.ReadFile(dir + "/Jenkinsfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	casc, err := os.ReadFile(dir + "/casc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found problems
+	agents, err := checkCasc(jenkinsInputs{casc: "casc.yaml"}, casc, &found)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]bool{}
+	for _, a := range agents {
+		labels[a.labels] = true
+	}
+	checkJenkinsfile("Jenkinsfile", string(jf), labels, &found)
+	if err := checkSecretFilesRemoved(jenkinsInputs{controllerDir: dir}, &found); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(found, "\n")
+	for _, want := range []string{
+		"numExecutors is 2",
+		"declares no agent",
+		"top-level agent is `agent any`",
+		"stage 'Build' runs on no agent of its own",
+		"stage 'Promote' uses withCredentials on the agent that builds",
+		"stage 'Rollback' uses withCredentials on the agent that builds",
+		"no init.groovy.d script deletes the $SECRETS files",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no finding %q in:\n%s", want, all)
 		}
 	}
 }
