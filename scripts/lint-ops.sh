@@ -6,7 +6,8 @@
 #   compose      docker-compose.yml against the compose specification with .env.example as env file:
 #                `docker compose config` when the plugin exists, and always ops/compose-check (compose-go,
 #                the loader Docker Compose itself uses) plus this project's rules (health checks, loopback
-#                ports, named volumes, no secret in the file);
+#                ports, named volumes, no secret in the file, every service getting a secret has an entry
+#                point that refuses the "change-me" placeholders);
 #   pins         the versions compose deploys (images, Dockerfile ARGs, .env.example) equal the pins of
 #                scripts/services.sh: SeaweedFS module version, MLflow, pymysql, boto3, requests, Python,
 #                the MariaDB series, and Rust >= the workspace's rust-version;
