@@ -6,10 +6,17 @@
 #   compose      docker-compose.yml against the compose specification with .env.example as env file:
 #                `docker compose config` when the plugin exists, and always ops/compose-check (compose-go,
 #                the loader Docker Compose itself uses) plus this project's rules (health checks, loopback
-#                ports, named volumes, no secret in the file);
+#                ports, named volumes, no secret in the file, every service getting a secret has an entry
+#                point that refuses the "change-me" placeholders);
 #   pins         the versions compose deploys (images, Dockerfile ARGs, .env.example) equal the pins of
 #                scripts/services.sh: SeaweedFS module version, MLflow, pymysql, boto3, requests, Python,
-#                the MariaDB series, and Rust >= the workspace's rust-version.
+#                the MariaDB series, and Rust >= the workspace's rust-version;
+#   jenkins      where builds run and where they can reach secrets, from the files alone (ops/compose-check
+#                jenkins): the controller of ops/jenkins/casc.yaml has 0 executors and its agents are compose
+#                services holding no secret; the Jenkinsfile has `agent none` and every stage a declared
+#                agent label; withCredentials only on an agent that never builds, after the build stage,
+#                around exactly one shell step; no credentials() in environment; and the controller image
+#                deletes the configuration-as-code secret files once they are loaded (init.groovy.d).
 # Tools are installed once under build/tools/ (npm and the Go module proxy the first time, nothing after)
 # and reused while their pins are unchanged; a Jenkinsfile that already passed with the same tool and
 # config is not linted again.
@@ -150,8 +157,23 @@ check_pins() {
   fi
 }
 
+check_jenkins() {
+  local log="$LOG_DIR/jenkins.log"
+  if [[ "$compose_valid" != yes ]]; then
+    fail jenkins "not checked: docker-compose.yml must load first"
+    return
+  fi
+  if "$CHECK_BIN" jenkins -root . -compose docker-compose.yml -env-file .env.example -jenkinsfile Jenkinsfile \
+    -casc ops/jenkins/casc.yaml -controller ops/jenkins >"$log" 2>&1; then
+    ok jenkins "$(sed 's/^jenkins: //' "$log")"
+  else
+    fail jenkins "builds could reach secrets:" "$log"
+  fi
+}
+
 ensure_compose_check
 check_groovy_lint
 check_compose
 check_pins
+check_jenkins
 exit "$failed"

@@ -6,6 +6,11 @@
 # Everything (binaries excepted) lives under build/services/: data, logs, pid files, generated configs.
 # Each service runs in its own session (setsid); `stop` signals only the process groups whose pid files
 # it wrote, after checking the pid still runs the expected program.
+#
+# Secrets (the HM_*PASSWORD / HM_*SECRET* values below; dev defaults unless set) never go on a command line,
+# where `ps` shows them to every user: services get them through their environment or a 0600 file under
+# build/services, curl through a config on its stdin. `start` refuses the "change-me" placeholders of
+# .env.example. MLflow runs with its basic-auth app; `env` exports the credentials its clients send.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,7 +37,15 @@ HM_S3_SECRET_KEY="${HM_S3_SECRET_KEY:-hm-admin-dev-secret}"
 # The identity Jenkins publishes with: read, list and write of bucket production only (as in compose).
 HM_S3_PUBLISHER_ACCESS_KEY="${HM_S3_PUBLISHER_ACCESS_KEY:-hm-publisher}"
 HM_S3_PUBLISHER_SECRET_KEY="${HM_S3_PUBLISHER_SECRET_KEY:-hm-publisher-dev-secret}"
+# The identity MLflow's artifact proxy uses: read, list and write of bucket mlflow only (as in compose).
+HM_S3_MLFLOW_ACCESS_KEY="${HM_S3_MLFLOW_ACCESS_KEY:-hm-mlflow}"
+HM_S3_MLFLOW_SECRET_KEY="${HM_S3_MLFLOW_SECRET_KEY:-hm-mlflow-dev-secret}"
 HM_S3_REGION="${HM_S3_REGION:-us-east-1}"
+# MLflow basic auth: the admin user created on the first start (MLflow itself refuses its old default
+# admin/password1234), and the static key its CSRF protection needs across workers.
+HM_MLFLOW_USERNAME="${HM_MLFLOW_USERNAME:-hm-mlflow-admin}"
+HM_MLFLOW_PASSWORD="${HM_MLFLOW_PASSWORD:-hm-mlflow-dev-password}"
+HM_MLFLOW_FLASK_SECRET="${HM_MLFLOW_FLASK_SECRET:-hm-mlflow-dev-flask-secret}"
 
 # Pinned versions. The Go module proxy reachable here serves this SeaweedFS pseudo-version (release 4.53);
 # its go.mod has `replace` lines, so it is built with `go build` inside the downloaded module
@@ -47,21 +60,47 @@ HM_HEALTH_TIMEOUT="${HM_HEALTH_TIMEOUT:-120}"   # seconds per service
 HM_STOP_TIMEOUT="${HM_STOP_TIMEOUT:-30}"
 
 PYTHON="${HM_PYTHON:-python3.11}"
-VENV="$SVC/mlflow-venv"
+# HM_MLFLOW_VENV: an existing venv with the same pins (e.g. another checkout's), reused as it is.
+VENV="${HM_MLFLOW_VENV:-$SVC/mlflow-venv}"
 WEED="$TOOLS/weed"
 MYSQL_DIR="$SVC/mariadb"
 MYSQL_SOCK="$MYSQL_DIR/mysqld.sock"
 S3_DIR="$SVC/seaweedfs"
+MLFLOW_DIR="$SVC/mlflow"
+SECRET_VARS=(HM_DB_PASSWORD HM_S3_SECRET_KEY HM_S3_PUBLISHER_SECRET_KEY HM_S3_MLFLOW_SECRET_KEY HM_MLFLOW_PASSWORD
+  HM_MLFLOW_FLASK_SECRET)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
 
 mlflow_url() { echo "http://127.0.0.1:$HM_MLFLOW_PORT"; }
 s3_url() { echo "http://127.0.0.1:$HM_S3_PORT"; }
+# The backend store URI holds the DB password: it is built from the environment (never an argument) and
+# reaches MLflow as MLFLOW_BACKEND_STORE_URI, the variable its --backend-store-uri option reads.
 db_uri() {
-  local pw
-  pw="$("$PYTHON" -c 'import sys,urllib.parse;print(urllib.parse.quote(sys.argv[1],safe=""))' "$HM_DB_PASSWORD")"
-  echo "mysql+pymysql://$HM_DB_USER:$pw@127.0.0.1:$HM_MYSQL_PORT/$HM_DB_NAME"
+  HM_DB_USER="$HM_DB_USER" HM_DB_PASSWORD="$HM_DB_PASSWORD" HM_MYSQL_PORT="$HM_MYSQL_PORT" HM_DB_NAME="$HM_DB_NAME" \
+    "$PYTHON" -c 'import os, urllib.parse as u
+q = lambda k: u.quote(os.environ[k], safe="")
+print("mysql+pymysql://%s:%s@127.0.0.1:%s/%s" % (q("HM_DB_USER"), q("HM_DB_PASSWORD"), os.environ["HM_MYSQL_PORT"], q("HM_DB_NAME")))'
+}
+
+# A curl config line `user = "name:secret"` (for `curl -K -` on stdin): credentials never in curl's argv.
+curl_user_config() { # user password
+  local u="$1" p="$2"
+  u="${u//\\/\\\\}" p="${p//\\/\\\\}"
+  u="${u//\"/\\\"}" p="${p//\"/\\\"}"
+  printf 'user = "%s:%s"\n' "$u" "$p"
+}
+
+# The placeholders of .env.example are not secrets: refuse to start with one.
+refuse_placeholders() {
+  local v bad=()
+  for v in "${SECRET_VARS[@]}"; do
+    [[ "${!v}" == change-me* ]] && bad+=("$v")
+  done
+  ((${#bad[@]} == 0)) ||
+    die "${bad[*]}: still the \"change-me\" placeholder of .env.example; set a real secret (or unset it for the dev default)"
+  return 0
 }
 
 # --- process bookkeeping ---------------------------------------------------------------------------
@@ -101,7 +140,7 @@ wait_for() { # name logfile check-cmd...
 stop_one() { # name pattern
   local name="$1" pattern="$2" f="$RUN/$1.pid" pid
   if ! pid_alive "$name" "$pattern"; then
-    [[ -f "$f" ]] && { log "$name: stale pid file removed"; rm -f "$f"; } || log "$name: not running"
+    [[ -f "$f" ]] && { log "$name: stale pid file removed"; rm -f "$f" "$RUN/$name.fp"; } || log "$name: not running"
     return 0
   fi
   pid="$(cat "$f")"
@@ -119,7 +158,34 @@ stop_one() { # name pattern
   local i
   for i in $(seq 50); do pgrep -g "$pid" >/dev/null 2>&1 || break; sleep 0.1; done
   pgrep -g "$pid" >/dev/null 2>&1 && kill -KILL -- "-$pid" 2>/dev/null || true
-  rm -f "$f"
+  rm -f "$f" "$RUN/$name.fp"
+}
+
+# --- configuration fingerprints ------------------------------------------------------------------
+# A service keeps the configuration it was started with. Each start records a fingerprint of everything the
+# start depends on (ports, versions, identities, credentials; a hash, in a 0600 file). `start` restarts a
+# service whose fingerprint differs (changed settings, or a stack started by an older services.sh, which
+# recorded none); `status` reports it as stale, with a non-zero exit, so scripts/test.sh runs `start`.
+fingerprint() { printf '%s\0' "$@" | sha256sum | cut -d' ' -f1; }
+fp_mariadb() { fingerprint mariadb-1 "$HM_MYSQL_PORT" "$HM_DB_NAME" "$HM_DB_USER" "$HM_DB_PASSWORD"; }
+fp_seaweedfs() {
+  fingerprint seaweedfs-2 "$HM_SEAWEEDFS_VERSION" "$HM_S3_PORT" "$HM_SW_MASTER_PORT" "$HM_SW_VOLUME_PORT" \
+    "$HM_SW_FILER_PORT" "$HM_SW_ADMIN_PORT" "$(s3_config_json)"
+}
+fp_mlflow() {
+  fingerprint mlflow-2 "$HM_MLFLOW_VERSION" "$HM_MLFLOW_PORT" "$HM_MLFLOW_WORKERS" "$HM_MYSQL_PORT" "$HM_DB_NAME" \
+    "$HM_DB_USER" "$HM_DB_PASSWORD" "$HM_S3_PORT" "$HM_S3_REGION" "$HM_S3_MLFLOW_ACCESS_KEY" "$HM_S3_MLFLOW_SECRET_KEY" \
+    "$HM_MLFLOW_USERNAME" "$HM_MLFLOW_PASSWORD" "$HM_MLFLOW_FLASK_SECRET" "$VENV"
+}
+fp_current() { [[ "$(cat "$RUN/$1.fp" 2>/dev/null)" == "$("fp_$1")" ]]; }
+record_fp() { (umask 077 && "fp_$1" >"$RUN/$1.fp"); }
+
+running_current() { # name pattern: 0 if it runs with the current configuration; stops it if with another
+  pid_alive "$1" "$2" || return 1
+  if fp_current "$1"; then log "$1: already running"; return 0; fi
+  log "$1: runs with another configuration (settings changed, or started by an older services.sh): restarting"
+  stop_one "$1" "$2"
+  return 1
 }
 
 # --- installation (cached) -------------------------------------------------------------------------
@@ -152,7 +218,7 @@ ensure_weed() {
 
 ensure_venv() {
   local stamp="$VENV/.hm-pins"
-  local pins="mlflow==$HM_MLFLOW_VERSION pymysql==$HM_PYMYSQL_VERSION boto3==$HM_BOTO3_VERSION requests==$HM_REQUESTS_VERSION"
+  local pins="mlflow[auth]==$HM_MLFLOW_VERSION pymysql==$HM_PYMYSQL_VERSION boto3==$HM_BOTO3_VERSION requests==$HM_REQUESTS_VERSION"
   if [[ -x "$VENV/bin/mlflow" && -f "$stamp" && "$(cat "$stamp")" == "$pins" ]]; then return 0; fi
   log "installing MLflow $HM_MLFLOW_VERSION into $VENV"
   [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV" >>"$LOGS/install.log" 2>&1 ||
@@ -166,7 +232,7 @@ ensure_venv() {
 mysql_root() { mariadb --no-defaults --protocol=socket --socket="$MYSQL_SOCK" -uroot "$@"; }
 
 start_mariadb() {
-  if pid_alive mariadb mariadbd; then log "mariadb: already running"; return 0; fi
+  running_current mariadb mariadbd && return 0
   port_in_use "$HM_MYSQL_PORT" && die "port $HM_MYSQL_PORT (HM_MYSQL_PORT) is taken by another process"
   ensure_mariadb
   local userarg=()
@@ -195,14 +261,13 @@ GRANT ALL PRIVILEGES ON \`$HM_DB_NAME\`.* TO '$HM_DB_USER'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON \`$HM_DB_NAME\`.* TO '$HM_DB_USER'@'localhost';
 FLUSH PRIVILEGES;
 SQL
+  record_fp mariadb
 }
 
 # --- SeaweedFS -------------------------------------------------------------------------------------
-write_s3_config() {
-  mkdir -p "$S3_DIR/data"
-  (umask 077 && HM_S3_ACCESS_KEY="$HM_S3_ACCESS_KEY" HM_S3_SECRET_KEY="$HM_S3_SECRET_KEY" \
-    HM_S3_PUBLISHER_ACCESS_KEY="$HM_S3_PUBLISHER_ACCESS_KEY" HM_S3_PUBLISHER_SECRET_KEY="$HM_S3_PUBLISHER_SECRET_KEY" \
-    "$PYTHON" - "$S3_DIR/s3.json" <<'PY'
+s3_config_json() { # the identities file of weed's S3 gateway, on stdout
+  (export HM_S3_ACCESS_KEY HM_S3_SECRET_KEY HM_S3_PUBLISHER_ACCESS_KEY HM_S3_PUBLISHER_SECRET_KEY \
+    HM_S3_MLFLOW_ACCESS_KEY HM_S3_MLFLOW_SECRET_KEY && "$PYTHON" - <<'PY'
 import json, os, sys
 cfg = {"identities": [
     {"name": "admin",
@@ -212,22 +277,32 @@ cfg = {"identities": [
      "credentials": [{"accessKey": os.environ["HM_S3_PUBLISHER_ACCESS_KEY"],
                       "secretKey": os.environ["HM_S3_PUBLISHER_SECRET_KEY"]}],
      "actions": ["Read:production", "Write:production", "List:production"]},
+    # MLflow's artifact proxy: its own bucket only, so a compromised tracking server cannot touch what
+    # phones download.
+    {"name": "mlflow",
+     "credentials": [{"accessKey": os.environ["HM_S3_MLFLOW_ACCESS_KEY"],
+                      "secretKey": os.environ["HM_S3_MLFLOW_SECRET_KEY"]}],
+     "actions": ["Read:mlflow", "Write:mlflow", "List:mlflow"]},
     {"name": "anonymous", "actions": ["Read:production"]},
 ]}
-with open(sys.argv[1], "w") as f:
-    json.dump(cfg, f, indent=2)
+json.dump(cfg, sys.stdout, indent=2)
 PY
   )
 }
 
+write_s3_config() {
+  mkdir -p "$S3_DIR/data"
+  (umask 077 && s3_config_json >"$S3_DIR/s3.json.tmp" && mv "$S3_DIR/s3.json.tmp" "$S3_DIR/s3.json")
+}
+
 s3_admin_head() { # bucket
-  curl -sf -o /dev/null --max-time 3 --aws-sigv4 "aws:amz:$HM_S3_REGION:s3" \
-    --user "$HM_S3_ACCESS_KEY:$HM_S3_SECRET_KEY" -I "$(s3_url)/$1"
+  curl_user_config "$HM_S3_ACCESS_KEY" "$HM_S3_SECRET_KEY" |
+    curl -sf -o /dev/null --max-time 3 -K - --aws-sigv4 "aws:amz:$HM_S3_REGION:s3" -I "$(s3_url)/$1"
 }
 s3_healthy() { s3_admin_head mlflow && s3_admin_head production; }
 
 start_seaweedfs() {
-  if pid_alive seaweedfs "weed"; then log "seaweedfs: already running"; return 0; fi
+  running_current seaweedfs weed && return 0
   local p
   # Each SeaweedFS HTTP port has its gRPC port 10000 above it.
   for p in "$HM_S3_PORT" "$HM_SW_MASTER_PORT" "$HM_SW_VOLUME_PORT" "$HM_SW_FILER_PORT" "$HM_SW_ADMIN_PORT"; do
@@ -244,28 +319,76 @@ start_seaweedfs() {
     -s3.localSocket="$S3_DIR/s3.sock" -filer.localSocket="$S3_DIR/filer.sock" \
     -bucket=mlflow,production -webdav=false -admin.ui=false -master.telemetry=false
   wait_for seaweedfs "$LOGS/seaweedfs.log" weed s3_healthy
+  record_fp seaweedfs
 }
 
 # --- MLflow ----------------------------------------------------------------------------------------
+# MLflow runs its basic-auth app (`--app-name basic-auth`): every API request needs a user. Its settings
+# file is generated here (0600); the admin password and the Flask key stay out of it (environment). The user
+# store is SQLite next to it. MLflow creates the admin user on the first start only: a later, different
+# HM_MLFLOW_PASSWORD does not change it, and start then fails saying so.
+write_mlflow_auth_config() {
+  mkdir -p "$MLFLOW_DIR"
+  chmod 700 "$MLFLOW_DIR"
+  (
+    umask 077
+    printf '%s\n' '[mlflow]' \
+      '# Written by scripts/services.sh; the admin password comes from MLFLOW_AUTH_ADMIN_PASSWORD.' \
+      'default_permission = NO_PERMISSIONS' \
+      "database_uri = sqlite:///$MLFLOW_DIR/basic_auth.db" \
+      "admin_username = $HM_MLFLOW_USERNAME" \
+      'authorization_function = mlflow.server.auth:authenticate_request_basic_auth' \
+      'grant_default_workspace_access = false' \
+      '# Each check of a password costs a PBKDF2 hash (~0.5 s of CPU): remember a good one for a minute.' \
+      'auth_cache_ttl_seconds = 60' >"$MLFLOW_DIR/basic_auth.ini.tmp"
+    mv "$MLFLOW_DIR/basic_auth.ini.tmp" "$MLFLOW_DIR/basic_auth.ini"
+  )
+}
+
+mlflow_status() { # [user password]: HTTP status of an experiments search, with those credentials if given
+  local url
+  url="$(mlflow_url)/api/2.0/mlflow/experiments/search?max_results=1"
+  if (($# == 2)); then
+    curl_user_config "$1" "$2" | curl -s -o /dev/null -w '%{http_code}' --max-time 30 -K - "$url"
+  else
+    curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$url"
+  fi
+}
+
 start_mlflow() {
-  if pid_alive mlflow "mlflow"; then log "mlflow: already running"; return 0; fi
+  running_current mlflow mlflow && return 0
   port_in_use "$HM_MLFLOW_PORT" && die "port $HM_MLFLOW_PORT (HM_MLFLOW_PORT) is taken by another process"
   ensure_venv
-  log "mlflow: starting on $(mlflow_url) (first start migrates the database)"
-  local p="$HM_MLFLOW_PORT"
-  spawn mlflow "$LOGS/mlflow.log" env \
-    MLFLOW_S3_ENDPOINT_URL="$(s3_url)" AWS_ACCESS_KEY_ID="$HM_S3_ACCESS_KEY" \
-    AWS_SECRET_ACCESS_KEY="$HM_S3_SECRET_KEY" AWS_DEFAULT_REGION="$HM_S3_REGION" \
-    AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required \
-    "$VENV/bin/mlflow" server --host 127.0.0.1 --port "$p" --workers "$HM_MLFLOW_WORKERS" \
-    --backend-store-uri "$(db_uri)" --artifacts-destination s3://mlflow/artifacts \
-    --allowed-hosts "127.0.0.1:$p,localhost:$p,127.0.0.1,localhost"
+  write_mlflow_auth_config
+  log "mlflow: starting on $(mlflow_url) with basic auth (first start migrates the database)"
+  local p="$HM_MLFLOW_PORT" uri
+  uri="$(db_uri)"
+  ( # secrets by environment only: this subshell exports them, the server inherits them
+    export MLFLOW_BACKEND_STORE_URI="$uri" MLFLOW_AUTH_CONFIG_PATH="$MLFLOW_DIR/basic_auth.ini" \
+      MLFLOW_AUTH_ADMIN_PASSWORD="$HM_MLFLOW_PASSWORD" MLFLOW_FLASK_SERVER_SECRET_KEY="$HM_MLFLOW_FLASK_SECRET" \
+      MLFLOW_S3_ENDPOINT_URL="$(s3_url)" AWS_ACCESS_KEY_ID="$HM_S3_MLFLOW_ACCESS_KEY" \
+      AWS_SECRET_ACCESS_KEY="$HM_S3_MLFLOW_SECRET_KEY" AWS_DEFAULT_REGION="$HM_S3_REGION" \
+      AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALIDATION=when_required
+    unset MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD MLFLOW_TRACKING_TOKEN MLFLOW_AUTH_ADMIN_USERNAME
+    spawn mlflow "$LOGS/mlflow.log" "$VENV/bin/mlflow" server --app-name basic-auth \
+      --host 127.0.0.1 --port "$p" --workers "$HM_MLFLOW_WORKERS" --artifacts-destination s3://mlflow/artifacts \
+      --allowed-hosts "127.0.0.1:$p,localhost:$p,127.0.0.1,localhost"
+  )
   wait_for mlflow "$LOGS/mlflow.log" mlflow curl -sf --max-time 3 "$(mlflow_url)/health"
+  local anon authed
+  anon="$(mlflow_status)" || true
+  [[ "$anon" == 401 ]] ||
+    die "mlflow: a request without credentials got HTTP $anon, expected 401 (auth not on?); see $LOGS/mlflow.log"
+  authed="$(mlflow_status "$HM_MLFLOW_USERNAME" "$HM_MLFLOW_PASSWORD")" || true
+  [[ "$authed" == 200 ]] ||
+    die "mlflow: user $HM_MLFLOW_USERNAME got HTTP $authed with HM_MLFLOW_PASSWORD: the user was created with another password on the first start ($MLFLOW_DIR/basic_auth.db); use that one, or stop the stack and delete that file"
+  record_fp mlflow
 }
 
 # --- commands --------------------------------------------------------------------------------------
 cmd_start() {
   local t0=$SECONDS
+  refuse_placeholders
   start_mariadb
   start_seaweedfs
   start_mlflow
@@ -282,21 +405,30 @@ cmd_stop() {
 cmd_status() {
   local rc=0
   report() { # name pattern url
-    if pid_alive "$1" "$2"; then printf '%-10s running  pid %-8s %s\n' "$1" "$(cat "$RUN/$1.pid")" "$3"
-    else printf '%-10s stopped                 %s\n' "$1" "$3"; rc=3; fi
+    if ! pid_alive "$1" "$2"; then printf '%-10s stopped                 %s\n' "$1" "$3"; rc=3
+    elif fp_current "$1"; then printf '%-10s running  pid %-8s %s\n' "$1" "$(cat "$RUN/$1.pid")" "$3"
+    else printf '%-10s stale    pid %-8s %s  (other settings than these: run start to restart it)\n' \
+      "$1" "$(cat "$RUN/$1.pid")" "$3"; rc=3; fi
   }
   report mariadb mariadbd "mysql://$HM_DB_USER@127.0.0.1:$HM_MYSQL_PORT/$HM_DB_NAME"
   report seaweedfs weed "$(s3_url)  (buckets: mlflow, production)"
-  report mlflow mlflow "$(mlflow_url)"
+  report mlflow mlflow "$(mlflow_url)  (basic auth, user $HM_MLFLOW_USERNAME)"
   return $rc
 }
 
 cmd_env() { # for other scripts: eval "$(scripts/services.sh env)"
-  cat <<EOF
-export HM_MYSQL_PORT=$HM_MYSQL_PORT HM_S3_PORT=$HM_S3_PORT HM_MLFLOW_PORT=$HM_MLFLOW_PORT
-export HM_DB_NAME=$HM_DB_NAME HM_DB_USER=$HM_DB_USER
-export HM_MLFLOW_URL=$(mlflow_url) HM_S3_URL=$(s3_url) HM_MLFLOW_VENV=$VENV HM_S3_REGION=$HM_S3_REGION
-EOF
+  # Shell-quoted values. MLFLOW_TRACKING_USERNAME/PASSWORD are what MLflow's own client and the pipeline
+  # send; the S3 identities and the DB password are for the tests (dev defaults unless set).
+  local v
+  printf 'export HM_MYSQL_PORT=%q HM_S3_PORT=%q HM_MLFLOW_PORT=%q\n' "$HM_MYSQL_PORT" "$HM_S3_PORT" "$HM_MLFLOW_PORT"
+  printf 'export HM_DB_NAME=%q HM_DB_USER=%q\n' "$HM_DB_NAME" "$HM_DB_USER"
+  printf 'export HM_MLFLOW_URL=%q HM_S3_URL=%q HM_MLFLOW_VENV=%q HM_S3_REGION=%q\n' \
+    "$(mlflow_url)" "$(s3_url)" "$VENV" "$HM_S3_REGION"
+  printf 'export MLFLOW_TRACKING_USERNAME=%q MLFLOW_TRACKING_PASSWORD=%q\n' "$HM_MLFLOW_USERNAME" "$HM_MLFLOW_PASSWORD"
+  for v in HM_MLFLOW_USERNAME HM_MLFLOW_PASSWORD HM_DB_PASSWORD HM_S3_ACCESS_KEY HM_S3_SECRET_KEY \
+    HM_S3_PUBLISHER_ACCESS_KEY HM_S3_PUBLISHER_SECRET_KEY HM_S3_MLFLOW_ACCESS_KEY HM_S3_MLFLOW_SECRET_KEY; do
+    printf 'export %s=%q\n' "$v" "${!v}"
+  done
 }
 
 mkdir -p "$LOGS" "$RUN"

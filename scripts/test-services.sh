@@ -12,7 +12,12 @@ export HM_MLFLOW_PORT="${HM_MLFLOW_PORT:-15000}"
 export HM_DB_NAME="${HM_DB_NAME:-mlflow}" HM_DB_USER="${HM_DB_USER:-mlflow}"
 export HM_DB_PASSWORD="${HM_DB_PASSWORD:-mlflow-dev-password}"
 export HM_S3_ACCESS_KEY="${HM_S3_ACCESS_KEY:-hm-admin}" HM_S3_SECRET_KEY="${HM_S3_SECRET_KEY:-hm-admin-dev-secret}"
+export HM_S3_MLFLOW_ACCESS_KEY="${HM_S3_MLFLOW_ACCESS_KEY:-hm-mlflow}"
+export HM_S3_MLFLOW_SECRET_KEY="${HM_S3_MLFLOW_SECRET_KEY:-hm-mlflow-dev-secret}"
+export HM_MLFLOW_USERNAME="${HM_MLFLOW_USERNAME:-hm-mlflow-admin}"
+export HM_MLFLOW_PASSWORD="${HM_MLFLOW_PASSWORD:-hm-mlflow-dev-password}"
 export HM_S3_REGION="${HM_S3_REGION:-us-east-1}"
+VENV="${HM_MLFLOW_VENV:-${HM_SERVICES_DIR:-$ROOT/build/services}/mlflow-venv}"
 
 cleanup() { "$SERVICES" stop || true; }
 trap cleanup EXIT
@@ -39,14 +44,16 @@ export AWS_REQUEST_CHECKSUM_CALCULATION=when_required AWS_RESPONSE_CHECKSUM_VALI
 COUNTS="$(mktemp)"
 export HM_TEST_COUNTS="$COUNTS"
 set +e
-"$ROOT/build/services/mlflow-venv/bin/python" - <<'PY'
+"$VENV/bin/python" - <<'PY'
 import os, sys, time, uuid
-import boto3, botocore.config, pymysql, requests
+import boto3, botocore.config, botocore.exceptions, pymysql, requests
 
 E = os.environ
 S3 = f"http://127.0.0.1:{E['HM_S3_PORT']}"
 ML = f"http://127.0.0.1:{E['HM_MLFLOW_PORT']}"
 passed = failed = 0
+# MLflow runs with basic auth: every API call below sends the stack's admin user.
+AUTH = (E["HM_MLFLOW_USERNAME"], E["HM_MLFLOW_PASSWORD"])
 
 def check(name, fn):
     global passed, failed
@@ -66,6 +73,11 @@ admin = boto3.client(
     "s3", endpoint_url=S3, region_name=E["HM_S3_REGION"],
     aws_access_key_id=E["HM_S3_ACCESS_KEY"], aws_secret_access_key=E["HM_S3_SECRET_KEY"],
     config=botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+)
+as_mlflow = boto3.client(
+    "s3", endpoint_url=S3, region_name=E["HM_S3_REGION"],
+    aws_access_key_id=E["HM_S3_MLFLOW_ACCESS_KEY"], aws_secret_access_key=E["HM_S3_MLFLOW_SECRET_KEY"],
+    config=botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
 )
 tag = uuid.uuid4().hex[:8]
 key = f"test-services/{tag}.txt"
@@ -104,6 +116,25 @@ def anon_get_mlflow():
     return "403"
 check("s3: anonymous GET from mlflow is refused", anon_get_mlflow)
 
+def mlflow_identity_not_on_production():
+    try:
+        as_mlflow.put_object(Bucket="production", Key=key, Body=b"evil")
+    except botocore.exceptions.ClientError as e:
+        code = e.response["ResponseMetadata"]["HTTPStatusCode"]
+        expect(code == 403, f"mlflow identity PUT to production got {code}, want 403")
+        return "403"
+    raise AssertionError("the mlflow identity wrote to production")
+check("s3: MLflow's identity may not write production", mlflow_identity_not_on_production)
+
+def unauthenticated():
+    r = requests.get(f"{ML}/api/2.0/mlflow/experiments/search", params={"max_results": 1}, timeout=30)
+    expect(r.status_code == 401, f"no credentials got {r.status_code}, want 401")
+    r = requests.get(f"{ML}/api/2.0/mlflow/experiments/search", params={"max_results": 1},
+                     auth=(AUTH[0], "not-the-password-1234"), timeout=30)
+    expect(r.status_code == 401, f"a wrong password got {r.status_code}, want 401")
+    return "401"
+check("mlflow: requests without valid credentials are refused", unauthenticated)
+
 def health():
     r = requests.get(f"{ML}/health", timeout=10)
     expect(r.status_code == 200, f"/health got {r.status_code}")
@@ -113,7 +144,7 @@ check("mlflow: /health", health)
 def host_header():
     r = requests.get(f"http://localhost:{E['HM_MLFLOW_PORT']}/health", timeout=10)
     expect(r.status_code == 200, f"Host localhost got {r.status_code}")
-    r = requests.get(f"{ML}/api/2.0/mlflow/experiments/search", params={"max_results": 1}, headers={"Host": "evil.example"}, timeout=10)
+    r = requests.get(f"{ML}/api/2.0/mlflow/experiments/search", params={"max_results": 1}, headers={"Host": "evil.example"}, auth=AUTH, timeout=10)
     expect(r.status_code >= 400, f"Host evil.example got {r.status_code}, want a refusal")
     return f"foreign Host -> {r.status_code}"
 check("mlflow: allowed hosts (localhost ok, foreign Host refused)", host_header)
@@ -121,7 +152,7 @@ check("mlflow: allowed hosts (localhost ok, foreign Host refused)", host_header)
 state = {}
 def create_experiment():
     r = requests.post(f"{ML}/api/2.0/mlflow/experiments/create",
-                      json={"name": f"test-services-{tag}"}, timeout=30)
+                      json={"name": f"test-services-{tag}"}, auth=AUTH, timeout=30)
     expect(r.status_code == 200, f"{r.status_code} {r.text[:300]}")
     state["exp"] = r.json()["experiment_id"]
     return f"experiment {state['exp']}"
@@ -131,7 +162,7 @@ def create_run():
     r = requests.post(f"{ML}/api/2.0/mlflow/runs/create",
                       json={"experiment_id": state["exp"], "run_name": "smoke",
                             "start_time": int(time.time() * 1000),
-                            "tags": [{"key": "hm.test", "value": tag}]}, timeout=30)
+                            "tags": [{"key": "hm.test", "value": tag}]}, auth=AUTH, timeout=30)
     expect(r.status_code == 200, f"{r.status_code} {r.text[:300]}")
     info = r.json()["run"]["info"]
     state["run"], state["artifact_uri"] = info["run_id"], info["artifact_uri"]
@@ -155,14 +186,14 @@ check("mlflow: run persisted in MariaDB", run_in_db)
 def artifact_upload():
     prefix = f"{state['exp']}/{state['run']}/artifacts"
     expect(state["artifact_uri"].startswith("mlflow-artifacts:/"), f"artifact_uri {state['artifact_uri']}")
-    r = requests.put(f"{ML}/api/2.0/mlflow-artifacts/artifacts/{prefix}/hello.txt", data=body, timeout=30)
+    r = requests.put(f"{ML}/api/2.0/mlflow-artifacts/artifacts/{prefix}/hello.txt", data=body, auth=AUTH, timeout=30)
     expect(r.status_code == 200, f"upload {r.status_code} {r.text[:300]}")
     keys = [o["Key"] for o in admin.list_objects_v2(Bucket="mlflow", Prefix="artifacts/").get("Contents", [])]
     want = f"artifacts/{prefix}/hello.txt"
     expect(want in keys, f"{want} not in bucket mlflow: {keys[:10]}")
     got = admin.get_object(Bucket="mlflow", Key=want)["Body"].read()
     expect(got == body, "bucket object differs from upload")
-    r = requests.get(f"{ML}/api/2.0/mlflow-artifacts/artifacts/{prefix}/hello.txt", timeout=30)
+    r = requests.get(f"{ML}/api/2.0/mlflow-artifacts/artifacts/{prefix}/hello.txt", auth=AUTH, timeout=30)
     expect(r.status_code == 200 and r.content == body, f"download through MLflow {r.status_code}")
     return f"s3://mlflow/{want}"
 check("mlflow: proxied artifact upload lands in bucket mlflow", artifact_upload)
@@ -170,7 +201,7 @@ check("mlflow: proxied artifact upload lands in bucket mlflow", artifact_upload)
 def finish_run():
     r = requests.post(f"{ML}/api/2.0/mlflow/runs/update",
                       json={"run_id": state["run"], "status": "FINISHED",
-                            "end_time": int(time.time() * 1000)}, timeout=30)
+                            "end_time": int(time.time() * 1000)}, auth=AUTH, timeout=30)
     expect(r.status_code == 200, f"{r.status_code} {r.text[:300]}")
     expect(r.json()["run_info"]["status"] == "FINISHED", r.text[:300])
 check("mlflow: run set FINISHED", finish_run)

@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/types"
+)
 
 func TestDockerfileArgsAreReadAcrossContinuationsAndStages(t *testing.T) {
 	d := parseDockerfile("Dockerfile", []byte(`# syntax=docker/dockerfile:1
@@ -57,6 +62,7 @@ func TestPipPinsAreFoundButNotInsideOtherNames(t *testing.T) {
 		`pip install mlflow==3.1.0 x`:   "3.1.0",
 		`pip install mlflow-skinny==1`:  "",
 		`pip install "mlflow==${V}"`:    "",
+		`"mlflow[auth]==3.17.2"`:        "3.17.2",
 		`pip install my-mlflow==3.17.2`: "",
 	} {
 		got := ""
@@ -97,5 +103,26 @@ func TestVersionsCompareNumerically(t *testing.T) {
 	}
 	if majorMinor("10.11.14-MariaDB") != "10.11" || majorMinor("10.11") != "10.11" || majorMinor("lts") != "" {
 		t.Error("majorMinor")
+	}
+}
+
+func TestAServiceGettingASecretMustRefuseThePlaceholders(t *testing.T) {
+	svc := types.ServiceConfig{Name: "db"}
+	svc.Environment = types.MappingWithEquals{}
+	pw, id := "x", "y"
+	svc.Environment["AWS_ACCESS_KEY_ID"] = &id
+	var found problems
+	if err := checkRefusesPlaceholders(svc, &found); err != nil || len(found) != 0 {
+		t.Fatalf("an access key id alone is no secret: %v %q", err, found)
+	}
+	svc.Environment["AWS_SECRET_ACCESS_KEY"] = &pw
+	if err := checkRefusesPlaceholders(svc, &found); err != nil || len(found) != 1 ||
+		!strings.Contains(found[0], "AWS_SECRET_ACCESS_KEY") {
+		t.Fatalf("want one finding naming AWS_SECRET_ACCESS_KEY: %v %q", err, found)
+	}
+	found = nil
+	svc.Entrypoint = types.ShellCommand{"/bin/sh", "-c", `case "$X" in change-me*) exit 1;; esac; exec "$@"`}
+	if err := checkRefusesPlaceholders(svc, &found); err != nil || len(found) != 0 {
+		t.Fatalf("an entrypoint that refuses them passes: %v %q", err, found)
 	}
 }

@@ -4,6 +4,9 @@
 //
 //	compose-check validate -root DIR [-compose FILE] [-env-file FILE]
 //	compose-check pins     -root DIR [-compose FILE] [-env-file FILE] [-services FILE] [-cargo FILE] [-mariadb-series X.Y]
+//	compose-check jenkins  -root DIR [-compose FILE] [-env-file FILE] [-jenkinsfile FILE] [-casc FILE] [-controller DIR]
+//
+// jenkins asserts statically where builds run and where they can reach secrets (see checkJenkins).
 //
 // It prints one line on success; on failure each problem on its own line on stderr, and exits 1 (2 when
 // it could not run the check at all).
@@ -32,7 +35,7 @@ func main() {
 
 func run(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: compose-check validate|pins -root DIR [flags]")
+		fmt.Fprintln(os.Stderr, "usage: compose-check validate|pins|jenkins -root DIR [flags]")
 		return 2
 	}
 	cmd := args[0]
@@ -42,6 +45,9 @@ func run(args []string) int {
 	envFile := fs.String("env-file", ".env.example", "env file used for interpolation (the host environment is ignored)")
 	services := fs.String("services", "scripts/services.sh", "the script whose pins are the reference")
 	cargo := fs.String("cargo", "Cargo.toml", "workspace manifest holding rust-version")
+	jenkinsfile := fs.String("jenkinsfile", "Jenkinsfile", "the declarative pipeline")
+	casc := fs.String("casc", "ops/jenkins/casc.yaml", "Jenkins configuration as code")
+	controller := fs.String("controller", "ops/jenkins", "build context of the Jenkins controller image")
 	mariadbSeries := fs.String("mariadb-series", "", "MariaDB major.minor that services.sh runs here (empty: not compared)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
@@ -67,8 +73,11 @@ func run(args []string) int {
 		summary, found, err = validate(in)
 	case "pins":
 		summary, found, err = checkPins(in, abs(*services), abs(*cargo), strings.TrimSpace(*mariadbSeries))
+	case "jenkins":
+		summary, found, err = checkJenkins(jenkinsInputs{inputs: in, jenkinsfile: abs(*jenkinsfile),
+			casc: abs(*casc), controllerDir: abs(*controller)})
 	default:
-		err = usageError{fmt.Errorf("unknown command %q (expected validate or pins)", cmd)}
+		err = usageError{fmt.Errorf("unknown command %q (expected validate, pins or jenkins)", cmd)}
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "compose-check %s: %v\n", cmd, err)

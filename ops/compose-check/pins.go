@@ -39,7 +39,8 @@ var pins = []pin{
 func same(s string) string { return s }
 
 func pipPin(name string) *regexp.Regexp {
-	return regexp.MustCompile(`(?i)(?:^|[\s"'])` + name + `==([0-9][^\s"'\\]*)`)
+	// Optional extras, e.g. mlflow[auth]==3.17.2.
+	return regexp.MustCompile(`(?i)(?:^|[\s"'])` + name + `(?:\[[^\]\s]*\])?==([0-9][^\s"'\\]*)`)
 }
 
 // shDefault matches `NAME="${HM_VAR:-default}"` in services.sh.

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -26,6 +28,9 @@ func validate(in inputs) (string, problems, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		checkService(project, project.Services[name], &found)
+		if err := checkRefusesPlaceholders(project.Services[name], &found); err != nil {
+			return "", nil, err
+		}
 	}
 	raw, err := os.ReadFile(in.compose)
 	if err != nil {
@@ -81,6 +86,50 @@ func checkService(project *types.Project, s types.ServiceConfig, found *problems
 				s.Name, v.Source, v.Target)
 		}
 	}
+}
+
+// checkRefusesPlaceholders: a service that gets a secret must refuse to start while it still holds the
+// "change-me" placeholder of .env.example, so its entry point must say so: an inline entrypoint, or a file
+// of the image's build context, that tests for "change-me".
+func checkRefusesPlaceholders(s types.ServiceConfig, found *problems) error {
+	var secrets []string
+	for k := range s.Environment {
+		// An access key id names an identity; its secret key (…SECRET_ACCESS_KEY) is the secret.
+		identifier := (strings.HasSuffix(k, "ACCESS_KEY") || strings.HasSuffix(k, "ACCESS_KEY_ID")) &&
+			!strings.Contains(k, "SECRET")
+		if secretName.MatchString(k) && !identifier {
+			secrets = append(secrets, k)
+		}
+	}
+	if len(secrets) == 0 {
+		return nil
+	}
+	sort.Strings(secrets)
+	if strings.Contains(strings.Join(s.Entrypoint, " "), "change-me") {
+		return nil
+	}
+	if s.Build != nil {
+		refuses := false
+		err := filepath.WalkDir(s.Build.Context, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() || refuses {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err == nil && strings.Contains(string(data), "change-me") {
+				refuses = true
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("service %s: reading its build context: %w", s.Name, err)
+		}
+		if refuses {
+			return nil
+		}
+	}
+	found.add("service %s gets %s but nothing in its entry point refuses the \"change-me\" placeholders of "+
+		".env.example: it would start with them", s.Name, strings.Join(secrets, ", "))
+	return nil
 }
 
 // secretName matches variable names that hold secrets.

@@ -17,17 +17,29 @@ need() { # name: the variable must be set and non-empty
 }
 
 write_identities() {
-    for v in S3_ADMIN_ACCESS_KEY S3_ADMIN_SECRET_KEY S3_PUBLISHER_ACCESS_KEY S3_PUBLISHER_SECRET_KEY; do need "$v"; done
-    # Same identities as services.sh (admin; anonymous may read the production bucket, as phones do), plus a
-    # publisher that may only read, list and write the production bucket: the one Jenkins gets. A file that
-    # loads no identity would silently disable auth in older releases, so this one always has three.
+    for v in S3_ADMIN_ACCESS_KEY S3_ADMIN_SECRET_KEY S3_PUBLISHER_ACCESS_KEY S3_PUBLISHER_SECRET_KEY \
+        S3_MLFLOW_ACCESS_KEY S3_MLFLOW_SECRET_KEY; do need "$v"; done
+    for v in S3_ADMIN_SECRET_KEY S3_PUBLISHER_SECRET_KEY S3_MLFLOW_SECRET_KEY; do
+        eval "value=\${$v}"
+        case "$value" in change-me*)
+            echo "hm-seaweedfs: $v is still the \"change-me\" placeholder of .env.example: set a real value in .env" >&2
+            exit 1 ;;
+        esac
+    done
+    # Same identities as services.sh: admin; a publisher that may only read, list and write the production
+    # bucket (the one Jenkins gets); mlflow, that may only read, list and write the mlflow bucket (MLflow's
+    # artifact proxy); anonymous may read the production bucket, as phones do. A file that loads no identity
+    # would silently disable auth in older releases, so this one always has four.
     umask 077
     jq -n --arg admin_id "$S3_ADMIN_ACCESS_KEY" --arg admin_secret "$S3_ADMIN_SECRET_KEY" \
-        --arg pub_id "$S3_PUBLISHER_ACCESS_KEY" --arg pub_secret "$S3_PUBLISHER_SECRET_KEY" '{identities: [
+        --arg pub_id "$S3_PUBLISHER_ACCESS_KEY" --arg pub_secret "$S3_PUBLISHER_SECRET_KEY" \
+        --arg mlflow_id "$S3_MLFLOW_ACCESS_KEY" --arg mlflow_secret "$S3_MLFLOW_SECRET_KEY" '{identities: [
           {name: "admin", credentials: [{accessKey: $admin_id, secretKey: $admin_secret}],
            actions: ["Admin", "Read", "Write", "List", "Tagging"]},
           {name: "publisher", credentials: [{accessKey: $pub_id, secretKey: $pub_secret}],
            actions: ["Read:production", "Write:production", "List:production"]},
+          {name: "mlflow", credentials: [{accessKey: $mlflow_id, secretKey: $mlflow_secret}],
+           actions: ["Read:mlflow", "Write:mlflow", "List:mlflow"]},
           {name: "anonymous", actions: ["Read:production"]}
         ]}' >"$IDENTITIES.tmp"
     mv "$IDENTITIES.tmp" "$IDENTITIES"

@@ -262,3 +262,121 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
     assert!(out.status.success(), "{v} {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(v["outcome"], "up_to_date", "{v}");
 }
+
+/// MLflow's artifact proxy holds the S3 identity `mlflow`: it reads and writes its own bucket, and a write to
+/// `production` (what phones download) is refused by the real SeaweedFS. Before, MLflow held the admin
+/// identity, so whoever took over the tracking server could replace published models.
+#[test]
+fn mlflow_s3_identity_writes_its_own_bucket_but_not_production() {
+    let Some((_, s3)) = stack() else { return };
+    let tag = format!("e2e-mlflow-identity-{}-{}", std::process::id(), chrono::Utc::now().timestamp_millis());
+    let as_mlflow = |url: &str| {
+        let opts = S3Options {
+            endpoint: Some(s3.clone()),
+            region: Some(env_or("HM_S3_REGION", "us-east-1")),
+            access_key_id: Some(env_or("HM_S3_MLFLOW_ACCESS_KEY", "hm-mlflow")),
+            secret_access_key: Some(env_or("HM_S3_MLFLOW_SECRET_KEY", "hm-mlflow-dev-secret")),
+            ..Default::default()
+        };
+        Store::open(url, &opts).expect("open the bucket as mlflow")
+    };
+
+    let own = as_mlflow(&format!("s3://mlflow/{tag}"));
+    own.put("probe.txt", b"artifact", "mlflow writes its bucket").expect("mlflow may write bucket mlflow");
+    let back = own.get("probe.txt", "mlflow reads its bucket").unwrap().expect("written");
+    assert_eq!(back.bytes, b"artifact");
+    own.delete("probe.txt", "clean up").unwrap();
+
+    let production = as_mlflow(&format!("s3://production/{tag}"));
+    for key in ["latest.json", "models/planted.onnx"] {
+        let e = production.put(key, b"planted", "mlflow writes production").expect_err("refused");
+        let text = e.to_string();
+        assert!(text.contains("403") || text.to_ascii_lowercase().contains("denied"), "{key}: {text}");
+        assert!(attacker_store(&s3, &tag).head(key, "admin looks").unwrap().is_none(), "{key} was written anyway");
+    }
+}
+
+/// The secrets of the running stack (dev defaults, or what `scripts/services.sh env` exports) appear on no
+/// command line of its processes: `/proc/PID/cmdline` is readable by every user (`ps`). Before, MLflow
+/// got the database password inside `--backend-store-uri` and curl the S3 admin secret in `--user`.
+#[test]
+fn no_secret_of_the_stack_is_on_a_command_line() {
+    let Some(_) = stack() else { return };
+    let secrets: Vec<(&str, String)> = [
+        ("HM_DB_PASSWORD", "mlflow-dev-password"),
+        ("HM_S3_SECRET_KEY", "hm-admin-dev-secret"),
+        ("HM_S3_PUBLISHER_SECRET_KEY", "hm-publisher-dev-secret"),
+        ("HM_S3_MLFLOW_SECRET_KEY", "hm-mlflow-dev-secret"),
+        ("HM_MLFLOW_PASSWORD", "hm-mlflow-dev-password"),
+        ("HM_MLFLOW_FLASK_SECRET", "hm-mlflow-dev-flask-secret"),
+    ]
+    .into_iter()
+    .map(|(name, default)| (name, env_or(name, default)))
+    .collect();
+    let port = |name: &str, default: &str| env_or(name, default);
+    let (mysql, s3, mlflow) =
+        (port("HM_MYSQL_PORT", "13306"), port("HM_S3_PORT", "18333"), port("HM_MLFLOW_PORT", "15000"));
+
+    // Processes of this stack: the three servers (found by the port they were started with), everything
+    // in their sessions (services.sh starts each with setsid: workers, helpers), and anything naming one of
+    // its ports (health checks).
+    let processes: Vec<(u32, String, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Field 6 (session id), counted after the ")" that ends the command name.
+            let session = stat.rsplit_once(')')?.1.split_whitespace().nth(3)?.parse().ok()?;
+            Some((pid, String::from_utf8_lossy(&cmdline).replace('\0', " "), session))
+        })
+        .collect();
+    let leaders = [
+        ("mariadbd", format!("--port={mysql}")),
+        ("weed", format!("-s3.port={s3}")),
+        ("mlflow", format!("--port {mlflow}")),
+    ];
+    let mut sessions = Vec::new();
+    for (program, flag) in &leaders {
+        let found = processes.iter().find(|(_, c, _)| c.contains(program) && c.contains(flag.as_str()));
+        let (_, _, session) =
+            found.unwrap_or_else(|| panic!("no {program} process with {flag}: is the stack running?"));
+        sessions.push(*session);
+    }
+    let ours = |cmdline: &str, session: u32| {
+        sessions.contains(&session) || [&mysql, &s3, &mlflow].iter().any(|p| cmdline.contains(&format!(":{p}")))
+    };
+    let mut scanned = 0;
+    for (pid, cmdline, session) in &processes {
+        if !ours(cmdline, *session) {
+            continue;
+        }
+        scanned += 1;
+        for (name, secret) in &secrets {
+            assert!(!cmdline.contains(secret.as_str()), "process {pid} has {name} on its command line");
+        }
+    }
+    assert!(scanned >= leaders.len(), "scanned {scanned} processes");
+}
+
+/// `scripts/services.sh start` refuses a secret still holding a "change-me" placeholder of .env.example,
+/// naming the variable, before it starts or installs anything (its own folder here, so nothing is touched).
+#[test]
+fn services_start_refuses_the_placeholders_of_env_example() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services.sh");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["HM_DB_PASSWORD", "HM_S3_SECRET_KEY", "HM_S3_MLFLOW_SECRET_KEY", "HM_MLFLOW_PASSWORD"] {
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .env("HM_SERVICES_DIR", dir.path())
+            .env(name, "change-me-mlflow-db-password")
+            .output()
+            .expect("services.sh runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: started with a placeholder\n{stderr}");
+        assert!(stderr.contains(name) && stderr.contains("change-me"), "{name}: {stderr}");
+        let started: Vec<_> = std::fs::read_dir(dir.path().join("run")).unwrap().collect();
+        assert!(started.is_empty(), "{name}: something was started: {started:?}");
+    }
+}

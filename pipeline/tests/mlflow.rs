@@ -44,9 +44,10 @@ macro_rules! stack {
     };
 }
 
-/// A client with test-sized retries.
+/// A client with test-sized retries and the stack's credentials (`MLFLOW_TRACKING_USERNAME` /
+/// `MLFLOW_TRACKING_PASSWORD`, exported by `scripts/services.sh env`).
 fn client(url: &str) -> Client {
-    let mut cfg = ClientConfig::new(url);
+    let mut cfg = ClientConfig::from_env(url);
     cfg.retry = RetryPolicy { attempts: 3, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
     Client::new(cfg).expect("client")
 }
@@ -428,6 +429,45 @@ async fn experiments_and_registered_models_are_got_or_created_without_races() {
     let model = unique("model");
     let (m1, m2) = tokio::join!(c.get_or_create_registered_model(&model), c.get_or_create_registered_model(&model));
     assert_eq!(m1.unwrap().name, m2.unwrap().name);
+}
+
+/// The stack's MLflow runs its basic-auth app: without credentials, or with a wrong password, every API
+/// request is refused with 401 and creates nothing; the credentials `scripts/services.sh env` exports work.
+/// (Before, the tracking server took anyone's runs, and `promote` signs what those runs say.)
+#[tokio::test]
+async fn the_stack_refuses_requests_without_valid_credentials_and_accepts_its_own() {
+    let url = stack!();
+    let user = std::env::var(pipeline::mlflow::ENV_USERNAME)
+        .expect("MLFLOW_TRACKING_USERNAME unset: eval \"$(scripts/services.sh env)\" exports the stack's credentials");
+    let name = unique("auth");
+    let quick = |auth: Option<Auth>| {
+        let mut cfg = ClientConfig::new(url.as_str());
+        cfg.auth = auth;
+        cfg.retry = RetryPolicy { attempts: 1, ..RetryPolicy::default() };
+        Client::new(cfg).unwrap()
+    };
+    let anonymous = quick(None);
+    let wrong = quick(Some(Auth::Basic { username: user.clone(), password: "not-the-password-1234".into() }));
+    for (who, c) in [("no credentials", &anonymous), ("a wrong password", &wrong)] {
+        let e = c.get_or_create_experiment(&name).await.unwrap_err();
+        assert_eq!(e.status(), Some(401), "{who}: {e}");
+        assert!(e.to_string().contains("MLFLOW_TRACKING_USERNAME"), "{who}: the error says what to set: {e}");
+        let query = SearchRuns {
+            experiment_ids: vec!["0".into()],
+            filter: None,
+            order_by: vec![],
+            max_results: 1,
+            page_token: None,
+        };
+        let e = c.search_runs(&query).await.unwrap_err();
+        assert_eq!(e.status(), Some(401), "{who}: {e}");
+    }
+    let authed = client(&url);
+    assert!(authed.get_experiment_by_name(&name).await.unwrap().is_none(), "the refused requests created nothing");
+    let made = authed.get_or_create_experiment(&name).await.expect("the stack's credentials are accepted");
+    assert_eq!(made.name, name);
+    let e = anonymous.get_experiment_by_name(&name).await.unwrap_err();
+    assert_eq!(e.status(), Some(401), "reading needs credentials too: {e}");
 }
 
 #[test]

@@ -28,7 +28,12 @@ pub enum Error {
         attempts: u32,
     },
     /// A non-success HTTP answer that is not an MLflow error (a proxy, an auth layer, a gateway).
-    #[error("MLflow server {server}: {step}: HTTP {status}{}{}", attempts_note(*.attempts), body_note(.body))]
+    #[error(
+        "MLflow server {server}: {step}: HTTP {status}{}{}{}",
+        attempts_note(*.attempts),
+        body_note(.body),
+        auth_note(*.status)
+    )]
     Http {
         /// `scheme://host:port` of the server.
         server: String,
@@ -154,6 +159,19 @@ pub mod codes {
 
 fn attempts_note(attempts: u32) -> String {
     if attempts > 1 { format!(", after {attempts} attempts") } else { String::new() }
+}
+
+/// What to do about a refusal by the server's auth layer (MLflow's basic-auth app answers 401 without valid
+/// credentials and 403 without the permission).
+fn auth_note(status: u16) -> &'static str {
+    match status {
+        401 => {
+            " (the server wants credentials: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or \
+             MLFLOW_TRACKING_TOKEN)"
+        }
+        403 => " (this MLflow user lacks the permission: ask the server's admin)",
+        _ => "",
+    }
 }
 
 fn body_note(body: &str) -> String {
