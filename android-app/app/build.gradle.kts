@@ -13,6 +13,29 @@ plugins {
 fun quoted(property: Provider<String>): String =
     "\"" + property.getOrElse("").replace("\\", "\\\\").replace("\"", "\\\"") + "\""
 
+// The signed baseline model the app installs on its first run, offline (issue 11): a folder laid out by
+// `pipeline publish` (latest.json, history/, models/), signed with the key whose public half is in
+// hapticmat.modelPublicKeys — Jenkins' promote makes it with the production key. Optional extra models
+// (hapticmat.benchmarkModels, comma-separated .onnx files) ride along for the Model screen's benchmark
+// only. Both land in the APK's assets under bundled-model/ (io.hapticmat.android.BundledModel).
+val bundledModel: String? = providers.gradleProperty("hapticmat.bundledModel").orNull?.takeIf(String::isNotBlank)
+val benchmarkModels: List<String> = providers.gradleProperty("hapticmat.benchmarkModels").getOrElse("")
+    .split(',').map(String::trim).filter(String::isNotEmpty)
+val bundledModelAssets = layout.buildDirectory.dir("generated/bundled-model/assets")
+val bundleModel by tasks.registering(Sync::class) {
+    group = "hapticmat"
+    description = "Copies the signed baseline model (and benchmark-only models) into the APK's assets."
+    into(bundledModelAssets)
+    bundledModel?.let { dir ->
+        from(rootProject.file(dir)) {
+            include("latest.json", "history/*.json", "models/*.onnx")
+            into("bundled-model")
+        }
+    }
+    benchmarkModels.forEach { from(rootProject.file(it)) { into("bundled-model/benchmark") } }
+}
+tasks.named("preBuild") { dependsOn(bundleModel) }
+
 android {
     namespace = "io.hapticmat.app"
     compileSdk = libs.versions.android.compileSdk.get().toInt()
@@ -57,6 +80,7 @@ android {
 
     sourceSets.getByName("main") {
         kotlin.srcDirs("src/shared/kotlin", "src/ui/kotlin")
+        assets.srcDir(bundledModelAssets)
     }
 
     // Local unit tests are the same JUnit 5 sources the Maven build runs; src/desktopTest (Compose

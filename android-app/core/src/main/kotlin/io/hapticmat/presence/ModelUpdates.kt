@@ -84,5 +84,26 @@ class ModelUpdates private constructor(internal val native: ModelUpdater) : Clos
         ): ModelUpdates = withContext(dispatcher) {
             mapErrors { ModelUpdates(ModelUpdater(UpdaterSettings(baseUrl, cacheDir.path, publicKeys))) }
         }
+
+        /**
+         * The first run, offline: installs the signed model the app carries, [bundle] being a folder laid
+         * out by `pipeline publish` (`latest.json`, `history/`, `models/`), into [cacheDir] — verified
+         * like any update (signature against the same pinned [publicKeys], expiry, contract, hash,
+         * self-test) and kept as the model to fall back to. Does nothing when a model is installed
+         * already (a later update is never replaced by the bundle). Returns the model serving afterwards.
+         * Refusals throw as [ModelUpdates.checkNow] does; a bundle that fails leaves the cache as it was.
+         * Close any other [ModelUpdates] on [cacheDir] first: one updater per cache folder.
+         */
+        suspend fun installBundled(
+            bundle: File,
+            cacheDir: File,
+            publicKeys: List<String>,
+            dispatcher: CoroutineDispatcher = Dispatchers.IO,
+        ): InstalledModelInfo = open(bundleUrl(bundle), cacheDir, publicKeys, dispatcher).use { bundled ->
+            bundled.currentModel ?: bundled.checkNow().model
+        }
+
+        /** The `file:` URL of a bundle folder, as [open] takes it, for a build without a store of its own. */
+        fun bundleUrl(bundle: File): String = bundle.absoluteFile.toURI().toString().let { if (it.endsWith("/")) it else "$it/" }
     }
 }

@@ -1,7 +1,9 @@
 package io.hapticmat.app.data
 
 import android.content.Context
+import android.util.Log
 import androidx.core.content.edit
+import io.hapticmat.android.BundledModel
 import io.hapticmat.android.NativeEnvironment
 import io.hapticmat.app.domain.CalibrationOutcome
 import io.hapticmat.app.domain.ConnectionStatus
@@ -71,14 +73,13 @@ import io.hapticmat.core.UpdateProgress as CoreProgress
  * [environment] must come from `HapticMatNative.load`, which has loaded the native libraries.
  */
 class CorePresenceRepository(
-    context: Context,
+    private val context: Context,
     private val environment: NativeEnvironment,
     private val scope: CoroutineScope,
     private val store: ModelStore,
 ) : PresenceRepository {
     private val prefs = context.getSharedPreferences(PREFERENCES, Context.MODE_PRIVATE)
     private val personalDir = File(context.filesDir, PERSONAL_DIR)
-    private val bundledDir = File(context.filesDir, BUNDLED_DIR)
     private val monitor = PresenceMonitor()
     private val barometer = Barometer(context) { hPa ->
         // A reading outside 500–1100 hPa is a faulty sensor: the core refuses it and keeps its trend.
@@ -103,9 +104,26 @@ class CorePresenceRepository(
      * has no store or the cache cannot be opened — never a failed Deferred, which would crash its awaiters.
      */
     private val updates: Deferred<ModelUpdates?> = scope.async(start = CoroutineStart.LAZY) {
-        if (!store.isConfigured) return@async null
+        // The first run, offline: the signed model this build carries, verified against the same pinned
+        // keys as any update, becomes the installed (and fall-back) model; a model already installed stays.
+        val bundle = withContext(Dispatchers.IO) {
+            runCatching { BundledModel.unpack(context) }.onFailure { Log.w(TAG, "bundled model: ${it.message}") }.getOrNull()
+        }
+        if (bundle != null && store.publicKeys.isNotEmpty()) {
+            try {
+                ModelUpdates.installBundled(bundle, environment.modelCacheDir, store.publicKeys)
+            } catch (e: HapticMatException) {
+                Log.w(TAG, "the bundled model was refused: ${e.message}")
+            }
+        }
+        // Updates from the store when this build has one; else the bundle is the store (always up to date).
+        val url = when {
+            store.isConfigured -> store.baseUrl
+            bundle != null && store.publicKeys.isNotEmpty() -> ModelUpdates.bundleUrl(bundle)
+            else -> return@async null
+        }
         try {
-            ModelUpdates.open(store.baseUrl, environment.modelCacheDir, store.publicKeys)
+            ModelUpdates.open(url, environment.modelCacheDir, store.publicKeys)
         } catch (e: HapticMatException) {
             updatesUnavailable = e.message.orEmpty()
             null
@@ -274,10 +292,10 @@ class CorePresenceRepository(
 
     override suspend fun benchmarkModels(): List<ModelBenchmark> {
         val installed = updates.await()?.currentModel?.path?.let { File(it) }
-        // The installed model first (what the monitor runs), then the app's bundled fp32 and int8 copies
-        // where the build carries them; the first model loaded also pays ONNX Runtime's one-time buffers.
+        // The installed model first (what the monitor runs), then the fp32 and int8 models the build
+        // carries for comparison; the first model loaded also pays ONNX Runtime's one-time buffers.
         val models = listOfNotNull(installed?.let { "installed" to it }) +
-            bundledModels().map { (kind, file) -> "bundled $kind" to file }
+            benchmarkModels().map { file -> file.nameWithoutExtension to file }
         if (models.isEmpty()) throw IllegalStateException("no model on this phone yet: run Update now")
         return models.map { (origin, file) ->
             val b = HapticMat.benchmarkModel(file, BENCHMARK_CALLS)
@@ -293,11 +311,13 @@ class CorePresenceRepository(
         }
     }
 
-    /** The fp32 and int8 baseline models the app may carry in filesDir/bundled (none yet: issue 11 item 2). */
-    private fun bundledModels(): List<Pair<String, File>> =
-        listOf("fp32" to "model.fp32.onnx", "int8" to "model.int8.onnx")
-            .map { (kind, name) -> kind to File(bundledDir, name) }
-            .filter { (_, file) -> file.isFile }
+    /**
+     * Models the build carries only to be benchmarked (`-Phapticmat.benchmarkModels`, e.g. the run's fp32
+     * and int8), unpacked with the bundle; never used for presence.
+     */
+    private fun benchmarkModels(): List<File> =
+        File(context.noBackupFilesDir, "${BundledModel.ASSET_DIR}/$BENCHMARK_DIR").listFiles { f -> f.extension == "onnx" }
+            .orEmpty().sortedBy { it.name }
 
     private suspend fun refreshInstalledModel() {
         val updater = updates.await() ?: return
@@ -369,8 +389,11 @@ class CorePresenceRepository(
         /** The product's default: the same 10 minutes the core's monitor defaults to. */
         val DEFAULT_TIMEOUT = 10.minutes
 
-        /** Where bundled baseline models are copied from the APK's assets. */
-        const val BUNDLED_DIR = "bundled"
+        /** The bundle's folder of models carried only for the benchmark. */
+        const val BENCHMARK_DIR = "benchmark"
+
+        /** Logcat tag. */
+        const val TAG = "HapticMat"
 
         /** Timed calls per model in the benchmark (about a second each on a phone). */
         const val BENCHMARK_CALLS = 10_000
