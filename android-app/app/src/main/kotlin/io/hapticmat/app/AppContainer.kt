@@ -3,9 +3,11 @@ package io.hapticmat.app
 import android.content.Context
 import io.hapticmat.android.HapticMatNative
 import io.hapticmat.app.bluetooth.AndroidBluetoothAccess
+import io.hapticmat.app.data.AndroidNetworkConditions
 import io.hapticmat.app.data.CorePresenceRepository
 import io.hapticmat.app.data.ModelStore
 import io.hapticmat.app.domain.PresenceRepository
+import io.hapticmat.app.model.UpdateSchedule
 import io.hapticmat.app.session.SessionHost
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
@@ -29,4 +31,7 @@ class AppContainer(context: Context) {
 
     /** The one monitoring session of the process; PresenceService starts it and keeps it in the foreground. */
     val sessionHost = SessionHost(repository, bluetooth, applicationScope)
+
+    /** Automatic model checks: at start (after the bundled model is installed), then daily, Wi-Fi only if asked. */
+    val updateSchedule = UpdateSchedule(repository, AndroidNetworkConditions(context), applicationScope).also { it.start() }
 }

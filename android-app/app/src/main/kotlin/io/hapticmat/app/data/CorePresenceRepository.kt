@@ -233,6 +233,15 @@ class CorePresenceRepository(
         }
     }
 
+    private val wifiOnly = MutableStateFlow(prefs.getBoolean(KEY_WIFI_ONLY, false))
+
+    override val updateOnWifiOnly: Flow<Boolean> = wifiOnly.asStateFlow()
+
+    override suspend fun setUpdateOnWifiOnly(wifiOnly: Boolean) {
+        prefs.edit { putBoolean(KEY_WIFI_ONLY, wifiOnly) }
+        this.wifiOnly.value = wifiOnly
+    }
+
     override suspend fun setAbsenceTimeout(timeout: Duration) {
         prefs.edit { putLong(KEY_TIMEOUT_MS, timeout.inWholeMilliseconds) }
         this.timeout.value = timeout
@@ -391,6 +400,9 @@ class CorePresenceRepository(
 
         /** The bundle's folder of models carried only for the benchmark. */
         const val BENCHMARK_DIR = "benchmark"
+
+        /** Preference: automatic model updates only on an unmetered network. */
+        const val KEY_WIFI_ONLY = "update_on_wifi_only"
 
         /** Logcat tag. */
         const val TAG = "HapticMat"

@@ -25,5 +25,6 @@ fun SettingsRoute(
         onAbsenceTimeoutChange = viewModel::setAbsenceTimeout,
         onNoticeAction = onNoticeAction,
         modifier = modifier,
+        onUpdateOnWifiOnlyChange = viewModel::setUpdateOnWifiOnly,
     )
 }

@@ -35,6 +35,9 @@ class SettingsViewModel(repository: PresenceRepository, bluetooth: BluetoothAcce
     /** Stores the absence timeout. */
     fun setAbsenceTimeout(timeout: Duration) = holder.setAbsenceTimeout(timeout)
 
+    /** Stores whether automatic model updates wait for Wi-Fi. */
+    fun setUpdateOnWifiOnly(wifiOnly: Boolean) = holder.setUpdateOnWifiOnly(wifiOnly)
+
     /** Builds it from the application's container. */
     companion object {
         /** Factory for `viewModel(factory = …)`. */

@@ -71,6 +71,12 @@ interface PresenceRepository {
     /** Checks for a newer model and installs it, reporting each step; cancelling the collection stops it. */
     fun updateNow(): Flow<UpdateProgress>
 
+    /** Whether automatic model updates wait for an unmetered network (Wi-Fi); stored, default false. */
+    val updateOnWifiOnly: Flow<Boolean>
+
+    /** Stores the "Wi-Fi only" choice; [updateOnWifiOnly] emits it. */
+    suspend fun setUpdateOnWifiOnly(wifiOnly: Boolean)
+
     /**
      * Benchmarks every model the phone holds (the installed one, and the bundled fp32 and int8 when the
      * app carries them), one after the other; throws when none is there or one cannot be run.

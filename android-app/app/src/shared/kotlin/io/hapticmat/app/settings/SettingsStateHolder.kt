@@ -46,7 +46,8 @@ class SettingsStateHolder(
         bluetooth.availability,
         scan,
         calibration,
-    ) { (paired, timeout), availability, scan, calibration ->
+        repository.updateOnWifiOnly,
+    ) { (paired, timeout), availability, scan, calibration, wifiOnly ->
         SettingsUiState.Ready(
             pairedMat = paired,
             scan = scan,
@@ -55,6 +56,7 @@ class SettingsStateHolder(
             absenceTimeoutText = Formats.timeout(timeout),
             absenceTimeoutChoices = (ABSENCE_TIMEOUT_CHOICES + timeout).distinct().sorted(),
             bluetoothNotice = bluetoothNotice(availability),
+            updateOnWifiOnly = wifiOnly,
         )
     }.stateIn(scope, WhileUiSubscribed, SettingsUiState.Loading)
 
@@ -107,6 +109,11 @@ class SettingsStateHolder(
                 )
             }
         }
+    }
+
+    /** Stores whether automatic model updates wait for Wi-Fi. */
+    fun setUpdateOnWifiOnly(wifiOnly: Boolean) {
+        scope.launch { repository.setUpdateOnWifiOnly(wifiOnly) }
     }
 
     /** Stores a new absence timeout. */

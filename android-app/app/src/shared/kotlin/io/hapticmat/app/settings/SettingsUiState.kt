@@ -21,6 +21,8 @@ sealed interface SettingsUiState {
         val absenceTimeoutText: String,
         val absenceTimeoutChoices: List<Duration>,
         val bluetoothNotice: Notice?,
+        /** Whether automatic model updates wait for Wi-Fi. */
+        val updateOnWifiOnly: Boolean = false,
     ) : SettingsUiState {
         /** Whether "Scan for mats" is enabled. */
         val canScan: Boolean get() = bluetoothNotice == null && scan !is ScanDisplay.Scanning

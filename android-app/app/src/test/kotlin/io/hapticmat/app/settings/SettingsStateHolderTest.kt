@@ -13,6 +13,7 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.test.TestScope
 import kotlinx.coroutines.test.UnconfinedTestDispatcher
 import kotlinx.coroutines.test.advanceTimeBy
+import kotlinx.coroutines.test.runCurrent
 import kotlinx.coroutines.test.runTest
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
@@ -118,5 +119,15 @@ class SettingsStateHolderTest {
             listOf(2.minutes, 5.minutes, 10.minutes, 30.minutes, 45.minutes, 1.hours),
             state.absenceTimeoutChoices,
         )
+    }
+
+    @Test
+    fun `the wi-fi only choice is stored and shown`() = runTest {
+        val holder = collectedHolder()
+        assertEquals(false, (holder.uiState.value as SettingsUiState.Ready).updateOnWifiOnly)
+        holder.setUpdateOnWifiOnly(true)
+        runCurrent()
+        assertEquals(true, repository.updateOnWifiOnly.value, "stored in the repository")
+        assertEquals(true, (holder.uiState.value as SettingsUiState.Ready).updateOnWifiOnly)
     }
 }

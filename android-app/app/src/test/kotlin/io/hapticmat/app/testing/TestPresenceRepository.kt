@@ -15,6 +15,7 @@ import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableSharedFlow
+import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.transformWhile
 import kotlin.time.Duration
@@ -139,6 +140,12 @@ class TestPresenceRepository : PresenceRepository {
     }
 
     override fun scan(): Flow<List<DiscoveredMat>> = scanResults
+
+    override val updateOnWifiOnly = MutableStateFlow(false)
+
+    override suspend fun setUpdateOnWifiOnly(wifiOnly: Boolean) {
+        updateOnWifiOnly.value = wifiOnly
+    }
 
     /** What [benchmarkModels] returns, or [benchmarkError] it throws; [benchmarkGate] holds it until completed. */
     var benchmarkResult: List<ModelBenchmark> = emptyList()

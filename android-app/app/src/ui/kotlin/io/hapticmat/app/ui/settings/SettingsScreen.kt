@@ -11,6 +11,7 @@ import androidx.compose.foundation.layout.padding
 import androidx.compose.foundation.rememberScrollState
 import androidx.compose.foundation.selection.selectable
 import androidx.compose.foundation.selection.selectableGroup
+import androidx.compose.foundation.selection.toggleable
 import androidx.compose.foundation.verticalScroll
 import androidx.compose.material3.Button
 import androidx.compose.material3.CircularProgressIndicator
@@ -19,6 +20,7 @@ import androidx.compose.material3.ListItem
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.RadioButton
+import androidx.compose.material3.Switch
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
 import androidx.compose.ui.Alignment
@@ -46,6 +48,7 @@ fun SettingsScreen(
     onAbsenceTimeoutChange: (Duration) -> Unit,
     onNoticeAction: (NoticeAction) -> Unit,
     modifier: Modifier = Modifier,
+    onUpdateOnWifiOnlyChange: (Boolean) -> Unit = {},
 ) {
     when (uiState) {
         SettingsUiState.Loading -> Box(modifier.fillMaxSize(), contentAlignment = Alignment.Center) {
@@ -59,6 +62,7 @@ fun SettingsScreen(
             PairingSection(uiState, onScan, onStopScan, onPair)
             CalibrationSection(uiState, onCalibrate, onNoticeAction)
             AbsenceTimeoutSection(uiState, onAbsenceTimeoutChange)
+            ModelUpdatesSection(uiState, onUpdateOnWifiOnlyChange)
         }
     }
 }
@@ -161,5 +165,25 @@ private fun AbsenceTimeoutSection(state: SettingsUiState.Ready, onAbsenceTimeout
                 }
             }
         }
+    }
+}
+
+@Composable
+private fun ModelUpdatesSection(state: SettingsUiState.Ready, onChange: (Boolean) -> Unit) {
+    Section("Model updates") {
+        Row(
+            Modifier
+                .fillMaxWidth()
+                .toggleable(state.updateOnWifiOnly, role = Role.Switch, onValueChange = onChange)
+                .padding(vertical = 4.dp),
+            verticalAlignment = Alignment.CenterVertically,
+        ) {
+            Text("Download model updates on Wi-Fi only", Modifier.weight(1f))
+            Switch(checked = state.updateOnWifiOnly, onCheckedChange = null)
+        }
+        Text(
+            "HapticMat looks for a newer presence model when it starts and once a day.",
+            style = MaterialTheme.typography.bodyMedium,
+        )
     }
 }
