@@ -2,22 +2,113 @@
 //! store. MLflow picks and vouches for the bytes ([`crate::mlflow::promotion`]); the store takes them under
 //! the release protocol ([`crate::release`]); the registry's `production` alias follows last.
 //!
+//! MLflow is not trusted to decide what gets signed: the run's metrics only pick the candidate. Before the
+//! release, the promoter re-scores the candidate model itself on held-out data it simulates on its own
+//! ([`HeldOut`]: subjects no training run draws) and refuses it below the accuracy gate; and it reads no
+//! artifact larger than its bound ([`MAX_ARTIFACT_MANIFEST_BYTES`], [`crate::release::MAX_MODEL_BYTES`]).
+//!
 //! Order matters for interruptions: nothing in the store changes before the artifact is verified, and
 //! the alias moves only after `latest.json` did, so a crash leaves the pointer old or new and a re-run
 //! (idempotent: `already_current`) finishes the alias.
 
+use crate::dataset::{SimDatasetConfig, Windows, session_windows, simulate_sessions};
+use crate::evaluate::classify;
+use crate::keyring::Keyring;
 use crate::mlflow::Client;
 use crate::mlflow::promotion::{Gates, Rejected, fetch_verified, select_candidate, set_production_alias};
 use crate::onnx;
-use crate::release::{ReleaseOutcome, ReleaseRequest, ReleaseSummary, release};
+use crate::release::{MAX_MODEL_BYTES, ReleaseOutcome, ReleaseRequest, ReleaseSummary, release};
 use crate::store::Store;
 use anyhow::Context;
-use hapticmat_core::delivery::Signer25519;
+use hapticmat_core::inference::PresenceModel;
+use hapticmat_core::simulator::SimConfig;
 use prost::Message;
 use serde::Serialize;
 
 /// The artifact of a run that phones get.
 pub const PROMOTED_ARTIFACT: &str = "model.int8.onnx";
+
+/// Largest `manifest.json` of a run the promoter reads (a few kB in practice).
+pub const MAX_ARTIFACT_MANIFEST_BYTES: u64 = 1024 * 1024;
+
+/// Seed of the promoter's own held-out subjects: the simulator draws subject `seed × 1000003 + i`, so
+/// these never coincide with the subjects of a training run (seeds are small numbers there).
+pub const HELD_OUT_SEED: u64 = 0x5EED_0F_12;
+
+/// The held-out set the promoter simulates for itself, never taken from MLflow.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldOut {
+    /// Subjects (one session each).
+    pub sessions: usize,
+    /// Length of each session, s.
+    pub session_s: f64,
+    /// Seed; see [`HELD_OUT_SEED`].
+    pub seed: u64,
+}
+
+impl Default for HeldOut {
+    fn default() -> Self {
+        HeldOut { sessions: 24, session_s: 600.0, seed: HELD_OUT_SEED }
+    }
+}
+
+/// What the promoter measured itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reevaluation {
+    /// The held-out set.
+    pub held_out: HeldOut,
+    /// Windows scored.
+    pub windows: usize,
+    /// Fraction classified right (the gate's metric, recomputed).
+    pub accuracy: f64,
+    /// The gate.
+    pub min_accuracy: f64,
+    /// Time taken, s.
+    pub seconds: f64,
+}
+
+/// Why a promotion stopped before anything was signed.
+#[derive(Debug, thiserror::Error)]
+pub enum PromoteError {
+    /// An artifact is larger than the promoter reads.
+    #[error("run {run_id}: artifact {artifact} is {size} bytes, more than the {limit} bytes the promoter reads")]
+    ArtifactTooLarge {
+        /// The run.
+        run_id: String,
+        /// The artifact's path.
+        artifact: String,
+        /// Its size (as listed, or as downloaded).
+        size: u64,
+        /// The bound.
+        limit: u64,
+    },
+    /// The artifact store does not say how large an artifact is, so it is not read.
+    #[error("run {run_id}: the artifact store lists no size for {artifact}; not read")]
+    ArtifactSizeUnknown {
+        /// The run.
+        run_id: String,
+        /// The artifact's path.
+        artifact: String,
+    },
+    /// Re-scored on the promoter's own held-out subjects, the model is below the gate, whatever the run's
+    /// metrics in MLflow say.
+    #[error(
+        "run {run_id}: re-scored by the promoter on {windows} windows of its own held-out subjects, \
+         {PROMOTED_ARTIFACT} has accuracy {recomputed:.4} < the gate {gate} (the run claims {claimed}); nothing signed"
+    )]
+    BelowGate {
+        /// The run.
+        run_id: String,
+        /// The accuracy measured here.
+        recomputed: f64,
+        /// What the run logged, if anything.
+        claimed: String,
+        /// The gate.
+        gate: f64,
+        /// Windows scored.
+        windows: usize,
+    },
+}
 
 /// What to promote and under which rules.
 #[derive(Debug, Clone)]
@@ -32,6 +123,8 @@ pub struct PromoteConfig {
     pub version: Option<semver::Version>,
     /// Days until phones refuse the manifest.
     pub expires_in_days: u32,
+    /// The held-out set the candidate is re-scored on before signing.
+    pub held_out: HeldOut,
 }
 
 /// What one promotion did: the release (`--json` prints this) plus the run it came from.
@@ -49,6 +142,8 @@ pub struct PromotionSummary {
     pub source_run_name: Option<String>,
     /// The gated metrics of that run.
     pub metrics: std::collections::BTreeMap<String, f64>,
+    /// The promoter's own score of the model, on which the gate was decided.
+    pub reevaluation: Reevaluation,
     /// Newer finished runs that failed a gate, and why.
     pub rejected: Vec<Rejected>,
     /// The registered model version now aliased `production`, if the registry step succeeded.
@@ -63,15 +158,41 @@ pub struct PromotionSummary {
 pub fn promote(
     client: &Client,
     store: &Store,
-    signer: &Signer25519,
+    keys: &Keyring,
     cfg: &PromoteConfig,
 ) -> anyhow::Result<PromotionSummary> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the I/O runtime")?;
     let (candidate, model_bytes) = rt.block_on(async {
         let candidate = select_candidate(client, &cfg.experiment, cfg.gates).await?;
+        check_artifact_sizes(client, &candidate.run_id).await?;
         let bytes = fetch_verified(client, &candidate.run_id, PROMOTED_ARTIFACT).await?;
+        if bytes.len() as u64 > MAX_MODEL_BYTES {
+            return Err(PromoteError::ArtifactTooLarge {
+                run_id: candidate.run_id.clone(),
+                artifact: PROMOTED_ARTIFACT.into(),
+                size: bytes.len() as u64,
+                limit: MAX_MODEL_BYTES,
+            }
+            .into());
+        }
         anyhow::Ok((candidate, bytes))
     })?;
+    let reevaluation = reevaluate(&model_bytes, &cfg.held_out, cfg.gates.min_accuracy)
+        .with_context(|| format!("run {}: re-scoring {PROMOTED_ARTIFACT}", candidate.run_id))?;
+    if reevaluation.accuracy < cfg.gates.min_accuracy {
+        let claimed = candidate
+            .metrics
+            .get(crate::tracking::metric_keys::INT8_TEST_ACCURACY)
+            .map_or("nothing".to_string(), |v| v.to_string());
+        return Err(PromoteError::BelowGate {
+            run_id: candidate.run_id.clone(),
+            recomputed: reevaluation.accuracy,
+            claimed,
+            gate: cfg.gates.min_accuracy,
+            windows: reevaluation.windows,
+        }
+        .into());
+    }
     let proto = onnx::proto::ModelProto::decode(model_bytes.as_slice())
         .with_context(|| format!("run {}: {PROMOTED_ARTIFACT} is not an ONNX model", candidate.run_id))?;
     // Whether this core can serve the contract is checked by the release protocol, before any write.
@@ -84,7 +205,7 @@ pub fn promote(
         version: cfg.version.clone(),
         expires_in_days: cfg.expires_in_days,
     };
-    let released = release(store, signer, &req)
+    let released = release(store, keys, &req)
         .with_context(|| format!("releasing {PROMOTED_ARTIFACT} of run {}", candidate.run_id))?;
     // The pointer has moved (or already was there): the alias is bookkeeping that a re-run completes, so its
     // failure is reported, not fatal.
@@ -100,9 +221,62 @@ pub fn promote(
         source_run_id: candidate.run_id,
         source_run_name: candidate.run_name,
         metrics: candidate.metrics,
+        reevaluation,
         rejected: candidate.rejected,
         model_version,
         alias_error,
         release: released,
+    })
+}
+
+/// Refuses a run whose `manifest.json` or promoted model is listed larger than the promoter reads, before
+/// downloading either.
+async fn check_artifact_sizes(client: &Client, run_id: &str) -> anyhow::Result<()> {
+    let run = client.get_run(run_id).await?;
+    let listed = client.list_artifacts(&run.info.artifact_uri, None).await?;
+    let bounds = [(crate::mlflow::MANIFEST_FILE, MAX_ARTIFACT_MANIFEST_BYTES), (PROMOTED_ARTIFACT, MAX_MODEL_BYTES)];
+    for (artifact, limit) in bounds {
+        // A missing artifact is named by the verified download that follows.
+        let Some(file) = listed.iter().find(|f| f.path == artifact && !f.is_dir) else { continue };
+        let size = file
+            .file_size
+            .ok_or_else(|| PromoteError::ArtifactSizeUnknown { run_id: run_id.into(), artifact: artifact.into() })?;
+        let size = u64::try_from(size).unwrap_or(u64::MAX);
+        if size > limit {
+            return Err(PromoteError::ArtifactTooLarge {
+                run_id: run_id.into(),
+                artifact: artifact.into(),
+                size,
+                limit,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The promoter's held-out windows: simulated subjects of [`HeldOut::seed`], windowed as training does.
+pub fn held_out_windows(h: &HeldOut) -> Windows {
+    let data = SimDatasetConfig { sessions: h.sessions, session_s: h.session_s, seed: h.seed, ..Default::default() };
+    let mut out = Windows::default();
+    for s in simulate_sessions(&SimConfig::default(), &data) {
+        session_windows(&s, data.calibrate_s, data.stride, &mut out);
+    }
+    out
+}
+
+/// Scores the model bytes (through ONNX Runtime, as phones run it) on the promoter's own held-out set.
+pub fn reevaluate(model_bytes: &[u8], held_out: &HeldOut, min_accuracy: f64) -> anyhow::Result<Reevaluation> {
+    let started = std::time::Instant::now();
+    let windows = held_out_windows(held_out);
+    anyhow::ensure!(!windows.is_empty(), "the held-out set {held_out:?} has no windows");
+    let mut model = PresenceModel::from_bytes(model_bytes, PROMOTED_ARTIFACT)?;
+    let (metrics, _) = classify(&mut model, &windows)?;
+    Ok(Reevaluation {
+        held_out: held_out.clone(),
+        windows: metrics.windows,
+        accuracy: metrics.accuracy,
+        min_accuracy,
+        seconds: started.elapsed().as_secs_f64(),
     })
 }
