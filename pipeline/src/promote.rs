@@ -164,7 +164,7 @@ pub fn promote(
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the I/O runtime")?;
     let (candidate, model_bytes) = rt.block_on(async {
         let candidate = select_candidate(client, &cfg.experiment, cfg.gates).await?;
-        check_artifact_sizes(client, &candidate.run_id).await?;
+        check_artifact_sizes(client, &candidate.run_id, ARTIFACT_BOUNDS).await?;
         let bytes = fetch_verified(client, &candidate.run_id, PROMOTED_ARTIFACT).await?;
         if bytes.len() as u64 > MAX_MODEL_BYTES {
             return Err(PromoteError::ArtifactTooLarge {
@@ -229,13 +229,16 @@ pub fn promote(
     })
 }
 
-/// Refuses a run whose `manifest.json` or promoted model is listed larger than the promoter reads, before
-/// downloading either.
-async fn check_artifact_sizes(client: &Client, run_id: &str) -> anyhow::Result<()> {
+/// The artifacts the promoter reads, each with the most bytes it reads of it.
+pub const ARTIFACT_BOUNDS: &[(&str, u64)] =
+    &[(crate::mlflow::MANIFEST_FILE, MAX_ARTIFACT_MANIFEST_BYTES), (PROMOTED_ARTIFACT, MAX_MODEL_BYTES)];
+
+/// Refuses a run whose artifacts in `bounds` are listed larger than their bound (or with no size), before
+/// downloading any of them.
+pub async fn check_artifact_sizes(client: &Client, run_id: &str, bounds: &[(&str, u64)]) -> anyhow::Result<()> {
     let run = client.get_run(run_id).await?;
     let listed = client.list_artifacts(&run.info.artifact_uri, None).await?;
-    let bounds = [(crate::mlflow::MANIFEST_FILE, MAX_ARTIFACT_MANIFEST_BYTES), (PROMOTED_ARTIFACT, MAX_MODEL_BYTES)];
-    for (artifact, limit) in bounds {
+    for &(artifact, limit) in bounds {
         // A missing artifact is named by the verified download that follows.
         let Some(file) = listed.iter().find(|f| f.path == artifact && !f.is_dir) else { continue };
         let size = file

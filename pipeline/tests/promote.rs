@@ -31,3 +31,44 @@ fn bytes_that_are_not_a_model_are_an_error_not_a_score() {
     let e = reevaluate(b"not a model", &HeldOut { sessions: 1, session_s: 60.0, seed: 1 }, 0.8).unwrap_err();
     assert!(format!("{e:#}").to_lowercase().contains("model"), "{e:#}");
 }
+
+/// Against the stack's MLflow: an artifact listed larger than its bound is refused before it is read.
+#[test]
+fn an_artifact_larger_than_the_promoter_reads_is_refused_before_download() {
+    use pipeline::mlflow::{Client, CreateRun};
+    use pipeline::promote::{ARTIFACT_BOUNDS, PROMOTED_ARTIFACT, PromoteError, check_artifact_sizes};
+    let Some(url) = std::env::var("HM_MLFLOW_URL").ok().filter(|u| !u.trim().is_empty()) else {
+        assert_ne!(std::env::var("HM_REQUIRE_SERVICES").as_deref(), Ok("1"), "HM_MLFLOW_URL is unset");
+        eprintln!("skipped: stack not running");
+        return;
+    };
+    let client = Client::from_uri(&url).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let name = format!("h12-bounds-{}-{}", std::process::id(), chrono::Utc::now().timestamp_millis());
+    let run = rt.block_on(async {
+        let exp = client.get_or_create_experiment(&name).await.unwrap();
+        let run = client
+            .create_run(&CreateRun {
+                experiment_id: exp.experiment_id,
+                run_name: name.clone(),
+                start_time: chrono::Utc::now().timestamp_millis(),
+                tags: vec![],
+            })
+            .await
+            .unwrap();
+        client.upload_artifact(&run.info.artifact_uri, PROMOTED_ARTIFACT, vec![7u8; 4096]).await.unwrap();
+        client.upload_artifact(&run.info.artifact_uri, "manifest.json", b"{}".to_vec()).await.unwrap();
+        run
+    });
+    let id = &run.info.run_id;
+    rt.block_on(check_artifact_sizes(&client, id, ARTIFACT_BOUNDS)).expect("within the real bounds");
+    let tight = [("manifest.json", 1024), (PROMOTED_ARTIFACT, 4095)];
+    let e = rt.block_on(check_artifact_sizes(&client, id, &tight)).unwrap_err();
+    match e.downcast_ref::<PromoteError>() {
+        Some(PromoteError::ArtifactTooLarge { artifact, size: 4096, limit: 4095, run_id }) => {
+            assert_eq!((artifact.as_str(), run_id), (PROMOTED_ARTIFACT, id));
+        }
+        _ => panic!("{e:#}"),
+    }
+    assert!(e.to_string().contains(PROMOTED_ARTIFACT) && e.to_string().contains("4095"), "{e}");
+}
