@@ -33,7 +33,7 @@ pub const MAX_ARTIFACT_MANIFEST_BYTES: u64 = 1024 * 1024;
 
 /// Seed of the promoter's own held-out subjects: the simulator draws subject `seed × 1000003 + i`, so
 /// these never coincide with the subjects of a training run (seeds are small numbers there).
-pub const HELD_OUT_SEED: u64 = 0x5EED_0F_12;
+pub const HELD_OUT_SEED: u64 = 0x5EED_0F12;
 
 /// The held-out set the promoter simulates for itself, never taken from MLflow.
 #[derive(Debug, Clone, Serialize)]
