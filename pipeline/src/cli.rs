@@ -1157,8 +1157,14 @@ fn promote(a: PromoteArgs) -> anyhow::Result<ExitCode> {
     let summary = pipeline::promote::promote(&client, &store, &keys, &cfg)?;
     let r = &summary.reevaluation;
     eprintln!(
-        "[promote] re-scored by the promoter: accuracy {:.4} on {} windows of its own held-out subjects (gate {}), {:.1} s",
-        r.accuracy, r.windows, r.min_accuracy, r.seconds
+        "[promote] re-scored by the promoter on {} windows of its own held-out subjects: accuracy {:.4} (gate {}), \
+         {} accuracy points lost against fp32 (gate {}), {:.1} s",
+        r.windows,
+        r.accuracy,
+        cfg.gates.min_accuracy,
+        r.accuracy_drop_points.map_or("?".to_string(), |d| format!("{d:.2}")),
+        cfg.gates.max_accuracy_drop,
+        r.seconds
     );
     for r in &summary.rejected {
         eprintln!("[promote] skipped run {}: {}", r.run_id, r.reason);

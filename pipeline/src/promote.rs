@@ -28,6 +28,9 @@ use serde::Serialize;
 /// The artifact of a run that phones get.
 pub const PROMOTED_ARTIFACT: &str = "model.int8.onnx";
 
+/// The run's float model, the yardstick of the accuracy-drop gate.
+pub const FP32_ARTIFACT: &str = crate::run::FP32_MODEL;
+
 /// Largest `manifest.json` of a run the promoter reads (a few kB in practice).
 pub const MAX_ARTIFACT_MANIFEST_BYTES: u64 = 1024 * 1024;
 
@@ -59,10 +62,12 @@ pub struct Reevaluation {
     pub held_out: HeldOut,
     /// Windows scored.
     pub windows: usize,
-    /// Fraction classified right (the gate's metric, recomputed).
+    /// Fraction the promoted (int8) model classified right: the accuracy gate's metric, recomputed.
     pub accuracy: f64,
-    /// The gate.
-    pub min_accuracy: f64,
+    /// The same for the run's float model, when given.
+    pub fp32_accuracy: Option<f64>,
+    /// Accuracy points the promoted model loses against the float one: the drop gate's metric, recomputed.
+    pub accuracy_drop_points: Option<f64>,
     /// Time taken, s.
     pub seconds: f64,
 }
@@ -101,6 +106,29 @@ pub enum PromoteError {
         run_id: String,
         /// The accuracy measured here.
         recomputed: f64,
+        /// What the run logged, if anything.
+        claimed: String,
+        /// The gate.
+        gate: f64,
+        /// Windows scored.
+        windows: usize,
+    },
+    /// Re-scored by the promoter, the promoted model loses more accuracy against the run's float model
+    /// than the gate allows, whatever the run's metrics say.
+    #[error(
+        "run {run_id}: re-scored by the promoter on {windows} windows of its own held-out subjects, \
+         {PROMOTED_ARTIFACT} ({int8:.4}) loses {drop:.2} accuracy points against {FP32_ARTIFACT} ({fp32:.4}), \
+         more than the gate's {gate} (the run claims {claimed}); nothing signed"
+    )]
+    DropAboveGate {
+        /// The run.
+        run_id: String,
+        /// Accuracy of the promoted model here.
+        int8: f64,
+        /// Accuracy of the float model here.
+        fp32: f64,
+        /// Points lost.
+        drop: f64,
         /// What the run logged, if anything.
         claimed: String,
         /// The gate.
@@ -165,34 +193,28 @@ pub fn promote(
     let (candidate, model_bytes) = rt.block_on(async {
         let candidate = select_candidate(client, &cfg.experiment, cfg.gates).await?;
         check_artifact_sizes(client, &candidate.run_id, ARTIFACT_BOUNDS).await?;
-        let bytes = fetch_verified(client, &candidate.run_id, PROMOTED_ARTIFACT).await?;
-        if bytes.len() as u64 > MAX_MODEL_BYTES {
-            return Err(PromoteError::ArtifactTooLarge {
-                run_id: candidate.run_id.clone(),
-                artifact: PROMOTED_ARTIFACT.into(),
-                size: bytes.len() as u64,
-                limit: MAX_MODEL_BYTES,
+        let mut fetched = Vec::new();
+        for artifact in [PROMOTED_ARTIFACT, FP32_ARTIFACT] {
+            let bytes = fetch_verified(client, &candidate.run_id, artifact).await?;
+            if bytes.len() as u64 > MAX_MODEL_BYTES {
+                return Err(PromoteError::ArtifactTooLarge {
+                    run_id: candidate.run_id.clone(),
+                    artifact: artifact.into(),
+                    size: bytes.len() as u64,
+                    limit: MAX_MODEL_BYTES,
+                }
+                .into());
             }
-            .into());
+            fetched.push(bytes);
         }
-        anyhow::Ok((candidate, bytes))
+        let fp32 = fetched.pop().unwrap_or_default();
+        let int8 = fetched.pop().unwrap_or_default();
+        anyhow::Ok((candidate, (int8, fp32)))
     })?;
-    let reevaluation = reevaluate(&model_bytes, &cfg.held_out, cfg.gates.min_accuracy)
-        .with_context(|| format!("run {}: re-scoring {PROMOTED_ARTIFACT}", candidate.run_id))?;
-    if reevaluation.accuracy < cfg.gates.min_accuracy {
-        let claimed = candidate
-            .metrics
-            .get(crate::tracking::metric_keys::INT8_TEST_ACCURACY)
-            .map_or("nothing".to_string(), |v| v.to_string());
-        return Err(PromoteError::BelowGate {
-            run_id: candidate.run_id.clone(),
-            recomputed: reevaluation.accuracy,
-            claimed,
-            gate: cfg.gates.min_accuracy,
-            windows: reevaluation.windows,
-        }
-        .into());
-    }
+    let (model_bytes, fp32_bytes) = model_bytes;
+    let reevaluation = reevaluate(&model_bytes, Some(&fp32_bytes), &cfg.held_out)
+        .with_context(|| format!("run {}: re-scoring its models", candidate.run_id))?;
+    check_gates(&candidate.run_id, &candidate.metrics, &reevaluation, cfg.gates)?;
     let proto = onnx::proto::ModelProto::decode(model_bytes.as_slice())
         .with_context(|| format!("run {}: {PROMOTED_ARTIFACT} is not an ONNX model", candidate.run_id))?;
     // Whether this core can serve the contract is checked by the release protocol, before any write.
@@ -230,8 +252,11 @@ pub fn promote(
 }
 
 /// The artifacts the promoter reads, each with the most bytes it reads of it.
-pub const ARTIFACT_BOUNDS: &[(&str, u64)] =
-    &[(crate::mlflow::MANIFEST_FILE, MAX_ARTIFACT_MANIFEST_BYTES), (PROMOTED_ARTIFACT, MAX_MODEL_BYTES)];
+pub const ARTIFACT_BOUNDS: &[(&str, u64)] = &[
+    (crate::mlflow::MANIFEST_FILE, MAX_ARTIFACT_MANIFEST_BYTES),
+    (PROMOTED_ARTIFACT, MAX_MODEL_BYTES),
+    (FP32_ARTIFACT, MAX_MODEL_BYTES),
+];
 
 /// Refuses a run whose artifacts in `bounds` are listed larger than their bound (or with no size), before
 /// downloading any of them.
@@ -268,18 +293,59 @@ pub fn held_out_windows(h: &HeldOut) -> Windows {
     out
 }
 
-/// Scores the model bytes (through ONNX Runtime, as phones run it) on the promoter's own held-out set.
-pub fn reevaluate(model_bytes: &[u8], held_out: &HeldOut, min_accuracy: f64) -> anyhow::Result<Reevaluation> {
+/// Scores the promoted model's bytes, and the run's float model's when given (through ONNX Runtime, as
+/// phones run them), on the promoter's own held-out set.
+pub fn reevaluate(model_bytes: &[u8], fp32_bytes: Option<&[u8]>, held_out: &HeldOut) -> anyhow::Result<Reevaluation> {
     let started = std::time::Instant::now();
     let windows = held_out_windows(held_out);
     anyhow::ensure!(!windows.is_empty(), "the held-out set {held_out:?} has no windows");
-    let mut model = PresenceModel::from_bytes(model_bytes, PROMOTED_ARTIFACT)?;
-    let (metrics, _) = classify(&mut model, &windows)?;
+    let score = |bytes: &[u8], name: &str| -> anyhow::Result<(f64, usize)> {
+        let mut model = PresenceModel::from_bytes(bytes, name)?;
+        let (metrics, _) = classify(&mut model, &windows)?;
+        Ok((metrics.accuracy, metrics.windows))
+    };
+    let (accuracy, scored) = score(model_bytes, PROMOTED_ARTIFACT)?;
+    let fp32_accuracy = fp32_bytes.map(|b| score(b, FP32_ARTIFACT)).transpose()?.map(|(a, _)| a);
     Ok(Reevaluation {
         held_out: held_out.clone(),
-        windows: metrics.windows,
-        accuracy: metrics.accuracy,
-        min_accuracy,
+        windows: scored,
+        accuracy,
+        fp32_accuracy,
+        accuracy_drop_points: fp32_accuracy.map(|f| 100.0 * (f - accuracy)),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The gates, decided on the promoter's own figures; the run's claims only appear in the message.
+pub fn check_gates(
+    run_id: &str,
+    claims: &std::collections::BTreeMap<String, f64>,
+    r: &Reevaluation,
+    gates: Gates,
+) -> Result<(), PromoteError> {
+    use crate::tracking::metric_keys::{INT8_ACCURACY_DROP_POINTS, INT8_TEST_ACCURACY};
+    let claimed = |key: &str| claims.get(key).map_or("nothing".to_string(), |v| v.to_string());
+    if !(r.accuracy >= gates.min_accuracy) {
+        return Err(PromoteError::BelowGate {
+            run_id: run_id.into(),
+            recomputed: r.accuracy,
+            claimed: claimed(INT8_TEST_ACCURACY),
+            gate: gates.min_accuracy,
+            windows: r.windows,
+        });
+    }
+    if let (Some(fp32), Some(drop)) = (r.fp32_accuracy, r.accuracy_drop_points) {
+        if !(drop <= gates.max_accuracy_drop) {
+            return Err(PromoteError::DropAboveGate {
+                run_id: run_id.into(),
+                int8: r.accuracy,
+                fp32,
+                drop,
+                claimed: claimed(INT8_ACCURACY_DROP_POINTS),
+                gate: gates.max_accuracy_drop,
+                windows: r.windows,
+            });
+        }
+    }
+    Ok(())
 }

@@ -136,6 +136,8 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
     };
     let (out, summary) = promote("0.5");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{}", said.lines().find(|l| l.contains("re-scored by the promoter")).expect("the promoter re-scores"));
     assert_eq!(summary["outcome"], "released", "{summary}");
     assert_eq!(summary["sequence"], 1);
     let sha = summary["sha256"].as_str().unwrap().to_string();
@@ -203,7 +205,37 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
     let (out, _) = promote("0.999");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a run lying about its accuracy was promoted: {err}");
+    eprintln!("refused as it should be: {}", err.trim());
     assert!(err.contains(&liar_run) && err.contains("re-scored by the promoter") && err.contains("0.9999"), "{err}");
+    let (out, got) = fetch(&phone);
+    assert!(out.status.success(), "{got} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((got["sequence"].as_u64(), got["outcome"].as_str()), (Some(2), Some("up_to_date")), "{got}");
+
+    // And its int8 artifact swapped (with manifest.json to match) for a weaker model that still clears
+    // the 0.5 accuracy gate: re-scored against the run's own float model, it loses far more than the
+    // 5-point drop gate allows, whatever the run claims, and nothing is signed.
+    let weak_dir = dir.path().join("weak");
+    ok(bin()
+        .args(["run", "--quiet", "--no-quantize", "--sessions", "20", "--session-seconds", "200"])
+        .args(["--long-sessions", "0", "--epochs", "2", "--out"])
+        .arg(&weak_dir)
+        .env_remove("MLFLOW_TRACKING_URI"));
+    let weak = std::fs::read(weak_dir.join("model.fp32.onnx")).unwrap();
+    rt.block_on(async {
+        let run = client.get_run(&liar_run).await.unwrap();
+        let mut manifest = pipeline::mlflow::promotion::read_manifest(&client, &liar_run).await.unwrap();
+        for e in manifest.artifacts.iter_mut().filter(|e| e.path == "model.int8.onnx") {
+            *e = pipeline::mlflow::ArtifactEntry::of("model.int8.onnx", &weak);
+        }
+        client.upload_artifact(&run.info.artifact_uri, "model.int8.onnx", weak.clone()).await.unwrap();
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        client.upload_artifact(&run.info.artifact_uri, "manifest.json", bytes).await.unwrap();
+    });
+    let (out, _) = promote("0.5");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a swapped, weaker int8 model was promoted: {err}");
+    eprintln!("refused as it should be: {}", err.trim());
+    assert!(err.contains(&liar_run) && err.contains("accuracy points against model.fp32.onnx"), "{err}");
     let (out, got) = fetch(&phone);
     assert!(out.status.success(), "{got} {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!((got["sequence"].as_u64(), got["outcome"].as_str()), (Some(2), Some("up_to_date")), "{got}");
