@@ -325,7 +325,9 @@ pub fn check_gates(
 ) -> Result<(), PromoteError> {
     use crate::tracking::metric_keys::{INT8_ACCURACY_DROP_POINTS, INT8_TEST_ACCURACY};
     let claimed = |key: &str| claims.get(key).map_or("nothing".to_string(), |v| v.to_string());
-    if !(r.accuracy >= gates.min_accuracy) {
+    // NaN passes no gate: `is_ge`/`is_le` of a comparison with NaN are false.
+    let passes = |a: f64, op: fn(std::cmp::Ordering) -> bool, b: f64| a.partial_cmp(&b).is_some_and(op);
+    if !passes(r.accuracy, std::cmp::Ordering::is_ge, gates.min_accuracy) {
         return Err(PromoteError::BelowGate {
             run_id: run_id.into(),
             recomputed: r.accuracy,
@@ -334,18 +336,18 @@ pub fn check_gates(
             windows: r.windows,
         });
     }
-    if let (Some(fp32), Some(drop)) = (r.fp32_accuracy, r.accuracy_drop_points) {
-        if !(drop <= gates.max_accuracy_drop) {
-            return Err(PromoteError::DropAboveGate {
-                run_id: run_id.into(),
-                int8: r.accuracy,
-                fp32,
-                drop,
-                claimed: claimed(INT8_ACCURACY_DROP_POINTS),
-                gate: gates.max_accuracy_drop,
-                windows: r.windows,
-            });
-        }
+    if let (Some(fp32), Some(drop)) = (r.fp32_accuracy, r.accuracy_drop_points)
+        && !passes(drop, std::cmp::Ordering::is_le, gates.max_accuracy_drop)
+    {
+        return Err(PromoteError::DropAboveGate {
+            run_id: run_id.into(),
+            int8: r.accuracy,
+            fp32,
+            drop,
+            claimed: claimed(INT8_ACCURACY_DROP_POINTS),
+            gate: gates.max_accuracy_drop,
+            windows: r.windows,
+        });
     }
     Ok(())
 }
