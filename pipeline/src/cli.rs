@@ -833,6 +833,10 @@ struct PublishArgs {
     /// The signing key (from `pipeline keygen`).
     #[arg(long, value_name = "KEYFILE")]
     key: PathBuf,
+    /// Public key of a retired signing key whose signatures in the store are still trusted (repeatable):
+    /// `KEYFILE.pub` as keygen wrote it. Entries signed by keys in neither list are refused.
+    #[arg(long, value_name = "PUBFILE")]
+    retired_key: Vec<PathBuf>,
     /// Root folder of the store (bucket layout).
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
@@ -858,7 +862,7 @@ fn keygen(a: KeygenArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn publish(a: PublishArgs) -> anyhow::Result<ExitCode> {
-    let signer = pipeline::publish::read_signing_key(&a.key)?;
+    let keys = pipeline::publish::read_keyring(&a.key, &a.retired_key)?;
     let cfg = pipeline::publish::PublishConfig {
         model: a.model,
         store: a.store,
@@ -867,7 +871,7 @@ fn publish(a: PublishArgs) -> anyhow::Result<ExitCode> {
         expires_in_days: a.expires_in,
         source_run_id: a.run_id,
     };
-    let p = pipeline::publish::publish(&cfg, &signer)?;
+    let p = pipeline::publish::publish(&cfg, &keys)?;
     let m = &p.manifest;
     eprintln!(
         "published sequence {} (version {}, {} bytes, sha256 {}, key {}){}; expires {}",
@@ -875,7 +879,7 @@ fn publish(a: PublishArgs) -> anyhow::Result<ExitCode> {
         m.version,
         m.size,
         m.sha256,
-        signer.public_key().id(),
+        keys.current_id(),
         if p.model_written { "" } else { ", model already in the store" },
         m.expires_at.to_rfc3339()
     );
@@ -1031,10 +1035,17 @@ struct RollbackArgs {
     /// The signing key (from `pipeline keygen`).
     #[arg(long, value_name = "KEYFILE")]
     signing_key: PathBuf,
+    /// Public key of a retired signing key whose signatures in the store are still trusted (repeatable):
+    /// `KEYFILE.pub` as keygen wrote it. Entries signed by keys in neither list are refused.
+    #[arg(long, value_name = "PUBFILE")]
+    retired_key: Vec<PathBuf>,
     /// S3 endpoint URL (default: AWS_ENDPOINT_URL). Credentials are read from AWS_ACCESS_KEY_ID and
     /// AWS_SECRET_ACCESS_KEY only, never from the command line.
     #[arg(long, value_name = "URL")]
     s3_endpoint: Option<String>,
+    /// Also write the summary (JSON) to this file, e.g. for Jenkins to check what phones get.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
     /// Days until the new manifest expires and phones refuse it (at most 400, the longest validity phones accept).
     #[arg(long, value_name = "DAYS", default_value_t = pipeline::release::DEFAULT_EXPIRES_IN_DAYS)]
     expires_in_days: u32,
@@ -1044,10 +1055,14 @@ struct RollbackArgs {
 }
 
 fn rollback(a: RollbackArgs) -> anyhow::Result<ExitCode> {
-    let signer = pipeline::publish::read_signing_key(&a.signing_key)?;
+    let keys = pipeline::publish::read_keyring(&a.signing_key, &a.retired_key)?;
     let store = open_store(&a.store, a.s3_endpoint)?;
-    let summary = pipeline::release::rollback(&store, &signer, a.to, a.expires_in_days)?;
+    let summary = pipeline::release::rollback(&store, &keys, a.to, a.expires_in_days)?;
     print_release_summary("rollback", &summary);
+    if let Some(path) = &a.summary {
+        let json = serde_json::to_string_pretty(&summary)?;
+        pipeline::fsutil::write_atomic(path, json.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
     if a.json {
         println!("{}", serde_json::to_string(&summary)?);
     }
@@ -1103,6 +1118,10 @@ struct PromoteArgs {
     /// The signing key (from `pipeline keygen`).
     #[arg(long, value_name = "KEYFILE")]
     signing_key: PathBuf,
+    /// Public key of a retired signing key whose signatures in the store are still trusted (repeatable):
+    /// `KEYFILE.pub` as keygen wrote it. Entries signed by keys in neither list are refused.
+    #[arg(long, value_name = "PUBFILE")]
+    retired_key: Vec<PathBuf>,
     /// Lowest int8 accuracy on held-out simulated subjects (0..1) a run needs.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.80)]
     min_accuracy: f64,
@@ -1129,7 +1148,7 @@ struct PromoteArgs {
 fn promote(a: PromoteArgs) -> anyhow::Result<ExitCode> {
     use pipeline::mlflow::promotion::Gates;
     let client = mlflow_client(a.tracking_uri)?;
-    let signer = pipeline::publish::read_signing_key(&a.signing_key)?;
+    let keys = pipeline::publish::read_keyring(&a.signing_key, &a.retired_key)?;
     let store = open_store(&a.store, a.s3_endpoint)?;
     let cfg = pipeline::promote::PromoteConfig {
         experiment: a.experiment,
@@ -1137,8 +1156,20 @@ fn promote(a: PromoteArgs) -> anyhow::Result<ExitCode> {
         registered_model: a.registered_model,
         version: a.version,
         expires_in_days: a.expires_in_days,
+        held_out: Default::default(),
     };
-    let summary = pipeline::promote::promote(&client, &store, &signer, &cfg)?;
+    let summary = pipeline::promote::promote(&client, &store, &keys, &cfg)?;
+    let r = &summary.reevaluation;
+    eprintln!(
+        "[promote] re-scored by the promoter on {} windows of its own held-out subjects: accuracy {:.4} (gate {}), \
+         {} accuracy points lost against fp32 (gate {}), {:.1} s",
+        r.windows,
+        r.accuracy,
+        cfg.gates.min_accuracy,
+        r.accuracy_drop_points.map_or("?".to_string(), |d| format!("{d:.2}")),
+        cfg.gates.max_accuracy_drop,
+        r.seconds
+    );
     for r in &summary.rejected {
         eprintln!("[promote] skipped run {}: {}", r.run_id, r.reason);
     }

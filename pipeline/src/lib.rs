@@ -6,6 +6,7 @@ pub mod compare;
 pub mod dataset;
 pub mod evaluate;
 pub mod fsutil;
+pub mod keyring;
 pub mod keys;
 pub mod live;
 pub mod mlflow;

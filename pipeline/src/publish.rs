@@ -4,12 +4,13 @@
 //! model it names), which `promote` and `rollback` use against S3 too.
 
 use crate::fsutil::write_atomic;
+use crate::keyring::Keyring;
 use crate::onnx;
 use crate::release::{ReleaseRequest, release_at};
 use crate::store::Store;
 use anyhow::{Context, ensure};
 use hapticmat_core::delivery::manifest::LATEST;
-use hapticmat_core::delivery::{Contract, Manifest, Signer25519};
+use hapticmat_core::delivery::{Contract, Manifest, PublicKey, Signer25519};
 use hapticmat_core::inference::meta;
 use std::path::{Path, PathBuf};
 
@@ -85,6 +86,22 @@ pub fn read_signing_key(path: &Path) -> anyhow::Result<Signer25519> {
     Signer25519::from_pem(&pem).with_context(|| format!("signing key {}", path.display()))
 }
 
+/// The publisher's keyring: the signing key (`--signing-key`/`--key`) and the public keys of retired
+/// signing keys (`--retired-key`, repeatable: `KEYFILE.pub` as `keygen` wrote it, or the raw key in hex
+/// or base64), whose signatures in the store are still trusted.
+pub fn read_keyring(signing_key: &Path, retired: &[PathBuf]) -> anyhow::Result<Keyring> {
+    let signer = read_signing_key(signing_key)?;
+    let retired = retired
+        .iter()
+        .map(|p| {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading retired public key {}", p.display()))?;
+            PublicKey::parse(&text).with_context(|| format!("retired public key {}", p.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Keyring::with_retired(signer, retired))
+}
+
 /// Writes the key through a temporary file that is owner-only from its creation, so the key is never
 /// readable by others, not even for a moment.
 fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -129,7 +146,7 @@ pub fn current_sequence(store: &Path) -> anyhow::Result<Option<u64>> {
 
 /// Signs and lays out one publication in a local folder with the release protocol
 /// ([`crate::release::release_at`]): model, history entry, then `latest.json`, each written atomically.
-pub fn publish(cfg: &PublishConfig, signer: &Signer25519) -> anyhow::Result<Published> {
+pub fn publish(cfg: &PublishConfig, keys: &Keyring) -> anyhow::Result<Published> {
     let proto = onnx::load(&cfg.model)?;
     let contract = model_contract(&proto).with_context(|| format!("{}", cfg.model.display()))?;
     let model_bytes = std::fs::read(&cfg.model).with_context(|| format!("reading {}", cfg.model.display()))?;
@@ -141,7 +158,7 @@ pub fn publish(cfg: &PublishConfig, signer: &Signer25519) -> anyhow::Result<Publ
         version: cfg.version.clone(),
         expires_in_days: cfg.expires_in_days,
     };
-    let summary = release_at(&store, signer, &request, cfg.sequence)
+    let summary = release_at(&store, keys, &request, cfg.sequence)
         .with_context(|| format!("publishing {} to {}", cfg.model.display(), store.describe()))?;
     Ok(Published { manifest: summary.manifest, model_written: summary.model_uploaded, latest: cfg.store.join(LATEST) })
 }

@@ -104,6 +104,20 @@ pub enum StoreError {
         /// What the client reported.
         detail: String,
     },
+    /// An object is larger than the reader accepts; it was not read (past the bound).
+    #[error("{store}: {step}: {object} is {size} bytes, more than the {limit} bytes accepted for it")]
+    TooLarge {
+        /// The store.
+        store: String,
+        /// The step of the protocol.
+        step: String,
+        /// `bucket/prefix/key`, or the file path.
+        object: String,
+        /// Its size as the store reports it (or as much as was read before stopping).
+        size: u64,
+        /// The bound.
+        limit: u64,
+    },
     /// Any other failure of a request (an unexpected status, a server error after the retries).
     #[error("{store}: {step}: {object}: {detail}")]
     Failed {
@@ -437,6 +451,53 @@ impl Store {
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.error(op, e)),
+        }
+    }
+
+    /// Reads an object whole unless it is larger than `limit` bytes ([`StoreError::TooLarge`], decided
+    /// from the reported size before the body is read, and again while streaming it, so a lying or
+    /// growing object cannot make the reader hold more than `limit` bytes).
+    pub fn get_bounded(&self, key: &str, limit: u64, step: &str) -> Result<Option<Object>> {
+        let op = Op { step, key };
+        let path = self.path(op)?;
+        let too_large = |size: u64| StoreError::TooLarge {
+            store: self.name.clone(),
+            step: step.to_string(),
+            object: self.object_name(key),
+            size,
+            limit,
+        };
+        let result = self.runtime.block_on(async {
+            let r = match &self.backend {
+                Backend::S3 { client, .. } => client.get_opts(&path, GetOptions::default()).await,
+                Backend::Local { fs, .. } => fs.get_opts(&path, GetOptions::default()).await,
+            }
+            .map_err(Err)?;
+            if r.meta.size > limit {
+                return Err(Ok(r.meta.size));
+            }
+            let meta = r.meta.clone();
+            let mut bytes = Vec::with_capacity(meta.size as usize);
+            let mut stream = r.into_stream();
+            while let Some(chunk) = stream.try_next().await.map_err(Err)? {
+                if (bytes.len() + chunk.len()) as u64 > limit {
+                    return Err(Ok((bytes.len() + chunk.len()) as u64));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok((bytes, meta))
+        });
+        match result {
+            Ok((bytes, meta)) => {
+                let version = match &self.backend {
+                    Backend::S3 { .. } => ObjectVersion { e_tag: meta.e_tag, version: meta.version },
+                    Backend::Local { .. } => local_version(&bytes),
+                };
+                Ok(Some(Object { bytes, version }))
+            }
+            Err(Ok(size)) => Err(too_large(size)),
+            Err(Err(object_store::Error::NotFound { .. })) => Ok(None),
+            Err(Err(e)) => Err(self.error(op, e)),
         }
     }
 

@@ -6,7 +6,7 @@
 mod support;
 
 use hapticmat_core::delivery::cache::{CURRENT, FLOOR, LOCK, TRIAL_FIRST_LOAD, TRIAL_SELF_TEST};
-use hapticmat_core::delivery::manifest::MODELS_PREFIX;
+use hapticmat_core::delivery::manifest::{LATEST, MODELS_PREFIX};
 use hapticmat_core::delivery::{
     Manifest, Outcome, ProgressEvent, ProgressListener, Signer25519, UpdateError, UpdateStatus, Updater,
 };
@@ -372,10 +372,13 @@ fn an_expired_manifest_is_rejected() {
 #[test]
 fn an_older_sequence_is_refused_as_a_rollback() {
     let env = Env::with_a_installed();
+    // The old, validly signed latest.json of sequence 1, kept by an attacker (history/ holds only
+    // records, which no phone installs).
+    let seq1 = std::fs::read(env.store.root().join(LATEST)).unwrap();
     let b = env.publish_b();
     assert!(matches!(env.updater().check_now(), Ok(UpdateStatus::Updated { .. })));
     // Replay the old, validly signed manifest of sequence 1.
-    env.store.write_latest(&std::fs::read(env.store.root().join("history/1.json")).unwrap());
+    env.store.write_latest(&seq1);
     let r = check_fault(&env, "24", "replay of an older signed manifest", Outcome::Rejected, &b).r;
     assert!(r.unwrap_err().to_string().contains("rollback"));
 }
@@ -609,7 +612,7 @@ fn a_304_after_the_kept_manifest_expired_is_refused() {
 fn a_verified_sequence_whose_download_failed_still_bounds_replays() {
     let env = Env::with_a_installed();
     env.publish_b();
-    let seq2 = std::fs::read(env.store.root().join("history/2.json")).unwrap();
+    let seq2 = std::fs::read(env.store.root().join(LATEST)).unwrap();
     // Sequence 3 is verified, but its model cannot be fetched.
     env.store.publish_raw(3, b"model bytes the store lost", &fixture().signer(), |_| {});
     env.server
@@ -649,9 +652,9 @@ fn a_second_model_under_a_verified_sequence_is_a_fork() {
 #[test]
 fn a_damaged_pointer_does_not_lower_the_floor() {
     let env = Env::with_a_installed();
+    let seq1 = std::fs::read(env.store.root().join(LATEST)).unwrap();
     let b = env.publish_b();
     assert!(matches!(env.updater().check_now(), Ok(UpdateStatus::Updated { .. })));
-    let seq1 = std::fs::read(env.store.root().join("history/1.json")).unwrap();
     let latest = std::fs::read(env.store.root().join("latest.json")).unwrap();
     // current.json damaged from outside: the cache starts empty, but the floor is kept apart.
     std::fs::write(env.cache.path().join(CURRENT), b"{ not json").unwrap();

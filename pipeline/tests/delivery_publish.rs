@@ -41,8 +41,11 @@ fn publish_lays_out_model_history_and_a_verifiable_latest() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let latest = std::fs::read(store.root().join(LATEST)).unwrap();
-    assert_eq!(latest, std::fs::read(store.root().join("history/7.json")).unwrap());
     let m = fx.pinned().verify(&latest).unwrap();
+    // history/7.json records the same manifest, in a form no phone installs.
+    let record = std::fs::read(store.root().join("history/7.json")).unwrap();
+    assert_eq!(fx.keyring().verify(&record).unwrap().manifest, m);
+    assert!(fx.pinned().verify(&record).is_err(), "a history record is not installable");
     assert_eq!((m.sequence, m.version.to_string(), m.contract.clone()), (7, "1.2.3".into(), Contract::current()));
     assert_eq!(m.sha256, support::sha256_file(&fx.a));
     assert_eq!(std::fs::read(store.object(&m)).unwrap().len() as u64, m.size);
@@ -97,7 +100,7 @@ fn publishing_the_same_model_again_keeps_its_object() {
         expires_in_days: 30,
         source_run_id: "again".into(),
     };
-    let p = pipeline::publish::publish(&cfg, &fx.signer()).unwrap();
+    let p = pipeline::publish::publish(&cfg, &fx.keyring()).unwrap();
     assert!(!p.model_written);
     assert_eq!(std::fs::metadata(&object).unwrap().modified().unwrap(), written);
     assert_eq!(support::sha256_file(&object), first.sha256);
@@ -115,7 +118,7 @@ fn publish_refuses_a_model_this_core_cannot_serve() {
         expires_in_days: 30,
         source_run_id: "bad".into(),
     };
-    let e = pipeline::publish::publish(&cfg, &fx.signer()).unwrap_err();
+    let e = pipeline::publish::publish(&cfg, &fx.keyring()).unwrap_err();
     assert!(format!("{e:#}").contains("labels"), "{e:#}");
     assert!(!store.root().join(LATEST).exists());
 }

@@ -136,6 +136,8 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
     };
     let (out, summary) = promote("0.5");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{}", said.lines().find(|l| l.contains("re-scored by the promoter")).expect("the promoter re-scores"));
     assert_eq!(summary["outcome"], "released", "{summary}");
     assert_eq!(summary["sequence"], 1);
     let sha = summary["sha256"].as_str().unwrap().to_string();
@@ -185,6 +187,58 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
     let (out, got) = fetch(&phone);
     assert!(out.status.success(), "{got} {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!((got["sequence"].as_u64(), got["outcome"].as_str()), (Some(2), Some("updated")), "{got}");
+    // What an attacker keeps of release 2 to replay later: its latest.json (history/ holds only records).
+    let release_2 = attacker_store(&s3, &tag).get("latest.json", "read latest.json").unwrap().expect("latest.json");
+
+    // Issue 12 item 14: MLflow is unauthenticated, so anyone can log a run's gate metric. Release 2's run
+    // is made to claim an accuracy of 0.9999; the promoter re-scores its model on its own held-out
+    // subjects, finds it below a 0.999 gate, and signs nothing.
+    let liar_run = second["source_run_id"].as_str().unwrap().to_string();
+    let client = pipeline::mlflow::Client::from_uri(&mlflow).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let lie = vec![
+        pipeline::mlflow::Metric::new(pipeline::tracking::metric_keys::INT8_TEST_ACCURACY, 0.9999, 1, now),
+        pipeline::mlflow::Metric::new(pipeline::tracking::metric_keys::INT8_ACCURACY_DROP_POINTS, 0.0, 1, now),
+    ];
+    rt.block_on(client.log_batch(&liar_run, lie, vec![], vec![])).unwrap();
+    let (out, _) = promote("0.999");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a run lying about its accuracy was promoted: {err}");
+    eprintln!("refused as it should be: {}", err.trim());
+    assert!(err.contains(&liar_run) && err.contains("re-scored by the promoter") && err.contains("0.9999"), "{err}");
+    let (out, got) = fetch(&phone);
+    assert!(out.status.success(), "{got} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((got["sequence"].as_u64(), got["outcome"].as_str()), (Some(2), Some("up_to_date")), "{got}");
+
+    // And its int8 artifact swapped (with manifest.json to match) for a weaker model that still clears
+    // the 0.5 accuracy gate: re-scored against the run's own float model, it loses far more than the
+    // 5-point drop gate allows, whatever the run claims, and nothing is signed.
+    let weak_dir = dir.path().join("weak");
+    ok(bin()
+        .args(["run", "--quiet", "--no-quantize", "--sessions", "20", "--session-seconds", "200"])
+        .args(["--long-sessions", "0", "--epochs", "2", "--out"])
+        .arg(&weak_dir)
+        .env_remove("MLFLOW_TRACKING_URI"));
+    let weak = std::fs::read(weak_dir.join("model.fp32.onnx")).unwrap();
+    rt.block_on(async {
+        let run = client.get_run(&liar_run).await.unwrap();
+        let mut manifest = pipeline::mlflow::promotion::read_manifest(&client, &liar_run).await.unwrap();
+        for e in manifest.artifacts.iter_mut().filter(|e| e.path == "model.int8.onnx") {
+            *e = pipeline::mlflow::ArtifactEntry::of("model.int8.onnx", &weak);
+        }
+        client.upload_artifact(&run.info.artifact_uri, "model.int8.onnx", weak.clone()).await.unwrap();
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        client.upload_artifact(&run.info.artifact_uri, "manifest.json", bytes).await.unwrap();
+    });
+    let (out, _) = promote("0.5");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a swapped, weaker int8 model was promoted: {err}");
+    eprintln!("refused as it should be: {}", err.trim());
+    assert!(err.contains(&liar_run) && err.contains("accuracy points against model.fp32.onnx"), "{err}");
+    let (out, got) = fetch(&phone);
+    assert!(out.status.success(), "{got} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((got["sequence"].as_u64(), got["outcome"].as_str()), (Some(2), Some("up_to_date")), "{got}");
 
     // The operator rolls back to release 1: its model comes back as release 3, and phones take it.
     let mut rb = bin();
@@ -224,9 +278,12 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
     bucket.put(&object_key, &local, "restore model").unwrap();
 
     // 2. An older, validly signed latest.json (release 2, the other model): a rollback attack.
-    let old = bucket.get("history/2.json", "read history").unwrap().expect("history/2.json").bytes;
-    bucket.put("latest.json", &old, "attack: replay release 2").unwrap();
+    bucket.put("latest.json", &release_2.bytes, "attack: replay release 2").unwrap();
     keeps_the_good_model("older signed latest.json", &["sequence", "rollback", "older"]);
+    // 2b. A history record served as latest.json (issue 12 item 5): signed, but never installable.
+    let record = bucket.get("history/2.json", "read history").unwrap().expect("history/2.json").bytes;
+    bucket.put("latest.json", &record, "attack: serve a history record").unwrap();
+    keeps_the_good_model("history record as latest.json", &["malformed manifest"]);
 
     // 3. Unsigned: the manifest alone with a higher sequence, then that manifest under the old signature.
     use base64::Engine as _;

@@ -8,8 +8,11 @@ mod support;
 
 use hapticmat_core::delivery::manifest::LATEST;
 use hapticmat_core::delivery::{Manifest, UpdateStatus};
+use hapticmat_core::delivery::{Signer25519, UpdateError};
+use pipeline::keyring::Keyring;
 use pipeline::release::{
-    ReleaseError, ReleaseOutcome, ReleaseRequest, ReleaseSummary, plan_release, release, release_at, rollback,
+    MAX_MODEL_BYTES, MAX_SEQUENCE_STEP, ReleaseError, ReleaseOutcome, ReleaseRequest, ReleaseSummary, plan_release,
+    release, release_at, rollback,
 };
 use pipeline::store::{RetryPolicy, S3Options, Store, StoreError};
 use std::io::{Read, Write};
@@ -76,7 +79,7 @@ struct TestStore {
     /// S3 only: the endpoint, for more clients on the same prefix.
     endpoint: Option<String>,
     store: Store,
-    dir: Option<tempfile::TempDir>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestStore {
@@ -84,7 +87,7 @@ impl TestStore {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("file://{}", dir.path().display());
         let store = Store::local(dir.path()).unwrap();
-        TestStore { kind: "local", phone_url: format!("{url}/"), url, endpoint: None, store, dir: Some(dir) }
+        TestStore { kind: "local", phone_url: format!("{url}/"), url, endpoint: None, store, _dir: Some(dir) }
     }
 
     fn s3(endpoint: &str, what: &str) -> Self {
@@ -96,7 +99,7 @@ impl TestStore {
             phone_url: format!("{endpoint}/{BUCKET}/{prefix}/"),
             endpoint: Some(endpoint.to_string()),
             store,
-            dir: None,
+            _dir: None,
         }
     }
 
@@ -160,10 +163,10 @@ fn a_release_is_installed_by_the_phone_and_a_rerun_writes_nothing() {
     let fx = fixture();
     for ts in stores("release") {
         let req = request(&fx.a, "run-a");
-        let s = release(&ts.store, &fx.signer(), &req).unwrap();
+        let s = release(&ts.store, &fx.keyring(), &req).unwrap();
         assert_eq!((s.outcome, s.sequence, s.previous_sequence), (ReleaseOutcome::Released, 1, None), "{}", ts.kind);
         assert_eq!(s.sha256, sha256_file(&fx.a));
-        assert!(s.model_uploaded && !s.model_replaced);
+        assert!(s.model_uploaded);
         assert_eq!(s.written, vec![s.object_key.clone(), "history/1.json".into(), LATEST.into()]);
         let m = latest(&ts);
         assert_eq!((m.sequence, m.sha256.as_str(), m.source_run_id.as_str()), (1, s.sha256.as_str(), "run-a"));
@@ -172,7 +175,7 @@ fn a_release_is_installed_by_the_phone_and_a_rerun_writes_nothing() {
 
         let keys = ts.keys();
         let before = ts.store.head(LATEST, "head for the test").unwrap().unwrap().version;
-        let again = release(&ts.store, &fx.signer(), &req).unwrap();
+        let again = release(&ts.store, &fx.keyring(), &req).unwrap();
         assert_eq!((again.outcome, again.sequence), (ReleaseOutcome::AlreadyCurrent, 1), "{}", ts.kind);
         assert!(again.written.is_empty() && !again.model_uploaded);
         assert_eq!(ts.keys(), keys, "{}: nothing written", ts.kind);
@@ -184,7 +187,7 @@ fn a_release_is_installed_by_the_phone_and_a_rerun_writes_nothing() {
 fn a_second_model_takes_the_next_sequence_and_rollback_republishes_the_first() {
     let fx = fixture();
     for ts in stores("rollback") {
-        let signer = fx.signer();
+        let signer = fx.keyring();
         let a = release(&ts.store, &signer, &request(&fx.a, "run-a")).unwrap();
         let cache = tempfile::tempdir().unwrap();
         phone_installs(&ts, cache.path());
@@ -221,11 +224,11 @@ fn two_releases_planned_from_the_same_start_have_one_winner() {
         let (ra, rb) = (request(&fx.a, "run-a"), request(&fx.b, "run-b"));
         // Both read the same (empty) store before either writes, as two overlapping Jenkins jobs do.
         let other = ts.reopen();
-        let plan_a = plan_release(&ts.store, &ra).unwrap();
-        let plan_b = plan_release(&other, &rb).unwrap();
+        let plan_a = plan_release(&ts.store, &fx.keyring(), &ra).unwrap();
+        let plan_b = plan_release(&other, &fx.keyring(), &rb).unwrap();
         assert_eq!((plan_a.sequence(), plan_b.sequence()), (Some(1), Some(1)));
-        let won = plan_a.execute(&ts.store, &fx.signer()).unwrap();
-        let lost = plan_b.execute(&other, &fx.signer()).unwrap_err();
+        let won = plan_a.execute(&ts.store, &fx.keyring()).unwrap();
+        let lost = plan_b.execute(&other, &fx.keyring()).unwrap_err();
         assert!(lost.is_conflict(), "{}: {lost}", ts.kind);
         assert!(lost.to_string().contains("another promotion took sequence 1"), "{lost}");
         let m = latest(&ts);
@@ -235,10 +238,10 @@ fn two_releases_planned_from_the_same_start_have_one_winner() {
         // sequence in history/, and leaves the pointer as the other promotion wrote it. (The other one
         // takes sequence 5 here, so that the stale plan's sequence 2 is still free in history/.)
         let (rc, rd) = (request(&fx.b, "run-c"), request(&fx.a, "run-d"));
-        let stale = plan_release(&other, &rc).unwrap();
+        let stale = plan_release(&other, &fx.keyring(), &rc).unwrap();
         assert_eq!(stale.sequence(), Some(2));
-        release_at(&ts.store, &fx.signer(), &rd, 5).unwrap();
-        let lost = stale.execute(&other, &fx.signer()).unwrap_err();
+        release_at(&ts.store, &fx.keyring(), &rd, 5).unwrap();
+        let lost = stale.execute(&other, &fx.keyring()).unwrap_err();
         assert!(lost.is_conflict(), "{lost}");
         assert!(lost.to_string().contains("latest.json changed during promotion"), "{lost}");
         assert_eq!(latest(&ts).sequence, 5);
@@ -262,7 +265,7 @@ fn concurrent_releases_leave_a_valid_manifest_of_a_winner() {
                 std::thread::spawn(move || {
                     let store = ts.reopen();
                     barrier.wait();
-                    release(&store, &fixture().signer(), &req)
+                    release(&store, &fixture().keyring(), &req)
                 })
             })
             .collect();
@@ -338,16 +341,16 @@ fn twenty_concurrent_conditional_writes_with_one_version_have_one_winner() {
 fn rollback_to_a_tampered_model_is_refused_naming_the_key() {
     let fx = fixture();
     for ts in stores("tamper") {
-        let a = release(&ts.store, &fx.signer(), &request(&fx.a, "run-a")).unwrap();
-        release(&ts.store, &fx.signer(), &request(&fx.b, "run-b")).unwrap();
+        let a = release(&ts.store, &fx.keyring(), &request(&fx.a, "run-a")).unwrap();
+        release(&ts.store, &fx.keyring(), &request(&fx.b, "run-b")).unwrap();
         ts.store.put(&a.object_key, b"not the model any more", "tamper").unwrap();
-        let e = rollback(&ts.store, &fx.signer(), 1, 30).unwrap_err();
+        let e = rollback(&ts.store, &fx.keyring(), 1, 30).unwrap_err();
         assert!(matches!(e, ReleaseError::ModelAltered { .. }), "{}: {e}", ts.kind);
         assert!(e.to_string().contains(&a.object_key), "{e}");
         assert_eq!(latest(&ts).sequence, 2, "{}: production untouched", ts.kind);
 
         ts.store.delete(&a.object_key, "lose the model").unwrap();
-        let e = rollback(&ts.store, &fx.signer(), 1, 30).unwrap_err();
+        let e = rollback(&ts.store, &fx.keyring(), 1, 30).unwrap_err();
         assert!(matches!(e, ReleaseError::ModelMissing { .. }) && e.to_string().contains(&a.object_key), "{e}");
     }
 }
@@ -356,8 +359,8 @@ fn rollback_to_a_tampered_model_is_refused_naming_the_key() {
 fn a_rollback_refuses_a_history_entry_whose_signature_fails() {
     let fx = fixture();
     let ts = TestStore::local();
-    release(&ts.store, &fx.signer(), &request(&fx.a, "run-a")).unwrap();
-    release(&ts.store, &fx.signer(), &request(&fx.b, "run-b")).unwrap();
+    release(&ts.store, &fx.keyring(), &request(&fx.a, "run-a")).unwrap();
+    release(&ts.store, &fx.keyring(), &request(&fx.b, "run-b")).unwrap();
     // Swap history/1.json's payload for history/2.json's, keeping 1's signature: a forged entry.
     let entry = |n: u64| -> serde_json::Value {
         serde_json::from_slice(&ts.store.get(&format!("history/{n}.json"), "read").unwrap().unwrap().bytes).unwrap()
@@ -365,20 +368,230 @@ fn a_rollback_refuses_a_history_entry_whose_signature_fails() {
     let mut forged = entry(1);
     forged["payload"] = entry(2)["payload"].clone();
     ts.store.put("history/1.json", &serde_json::to_vec(&forged).unwrap(), "forge").unwrap();
-    let e = rollback(&ts.store, &fx.signer(), 1, 30).unwrap_err();
+    let e = rollback(&ts.store, &fx.keyring(), 1, 30).unwrap_err();
     assert!(matches!(e, ReleaseError::BadHistorySignature { .. }), "{e}");
 }
 
+// ---- issue 12, the publisher: each attack reproduced against the local folder and the real S3 server,
+// refused, with the good model still serving (docs/publisher-faults.md lists them).
+
+/// What the phone (cache `cache`) serves after checking the store again; the check must not update.
+fn phone_keeps(ts: &TestStore, cache: &Path, sequence: u64, sha256: &str) -> Option<UpdateError> {
+    let u = updater(&ts.phone_url, cache);
+    let r = u.check_now();
+    let now = u.current().expect("a model serves");
+    assert_eq!((now.sequence, now.sha256.as_str()), (sequence, sha256), "{}: the good model still serves", ts.kind);
+    match r {
+        Ok(UpdateStatus::Updated { model }) => panic!("{}: the phone installed {model:?}", ts.kind),
+        Ok(UpdateStatus::UpToDate { .. }) => None,
+        Err(e) => Some(e),
+    }
+}
+
+/// A keyring of a fresh key nobody trusts (the attacker's).
+fn stranger() -> Keyring {
+    Keyring::new(Signer25519::generate().unwrap())
+}
+
+/// Item 1: forged `history/` names (an empty `history/18446744073709551614.json`, an entry signed by an
+/// unknown key) used to choose the next sequence: `rollback` signed u64::MAX, and the release after it
+/// wrapped to 0. Now only verified manifests count, and the planted names are reported, not used.
 #[test]
-fn other_bytes_under_a_models_hash_are_overwritten_and_reported() {
+fn forged_history_names_do_not_choose_the_sequence() {
     let fx = fixture();
-    let ts = TestStore::local();
-    let key = Manifest::object_key_for(&sha256_file(&fx.a));
-    ts.store.put(&key, b"corrupted", "corrupt").unwrap();
-    let s = release(&ts.store, &fx.signer(), &request(&fx.a, "run-a")).unwrap();
-    assert!(s.model_uploaded && s.model_replaced);
-    assert!(s.warnings.iter().any(|w| w.contains(&key)), "{:?}", s.warnings);
-    assert_eq!(sha256_file(&ts.dir.as_ref().unwrap().path().join(&key)), s.sha256);
+    for ts in stores("forged-names") {
+        let a = release(&ts.store, &fx.keyring(), &request(&fx.a, "run-a")).unwrap();
+        let b = release(&ts.store, &fx.keyring(), &request(&fx.b, "run-b")).unwrap();
+        ts.store.put("history/18446744073709551614.json", b"", "plant an empty entry").unwrap();
+        let planted = hapticmat_core::delivery::testing::manifest(700, b"x");
+        ts.store.put("history/700.json", &stranger().sign_history_record(&planted).unwrap(), "plant").unwrap();
+
+        let r = rollback(&ts.store, &fx.keyring(), 1, 30).unwrap();
+        assert_eq!((r.sequence, r.sha256.as_str()), (3, a.sha256.as_str()), "{}: {:?}", ts.kind, r.warnings);
+        for key in ["history/18446744073709551614.json", "history/700.json"] {
+            assert!(r.warnings.iter().any(|w| w.starts_with(&format!("{key} ignored"))), "{key}: {:?}", r.warnings);
+        }
+        let cache = tempfile::tempdir().unwrap();
+        assert_eq!(phone_installs(&ts, cache.path()), (3, a.sha256.clone()), "{}", ts.kind);
+        let c = release(&ts.store, &fx.keyring(), &request(&fx.b, "run-c")).unwrap();
+        assert_eq!((c.sequence, c.sha256.as_str()), (4, b.sha256.as_str()), "{}: no wrap to 0", ts.kind);
+        assert_eq!(phone_installs(&ts, cache.path()), (4, b.sha256.clone()), "{}", ts.kind);
+    }
+}
+
+/// Item 1: a `latest.json` nobody trusted signed (sequence u64::MAX − 1) no longer sets the floor of the
+/// next sequence; implausible jumps, even signed ones, and overflow are refused with nothing written.
+#[test]
+fn unverified_latest_implausible_jumps_and_overflow_are_refused() {
+    let fx = fixture();
+    for ts in stores("jumps") {
+        let a = release(&ts.store, &fx.keyring(), &request(&fx.a, "run-a")).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        phone_installs(&ts, cache.path());
+        let good_latest = ts.store.get(LATEST, "read").unwrap().unwrap().bytes;
+
+        // A signed entry far above the current sequence (a mistaken --sequence, or a stolen key).
+        let mut far = latest(&ts);
+        far.sequence = 1 + MAX_SEQUENCE_STEP + 1;
+        ts.store.put("history/1002.json", &fx.keyring().sign_history_record(&far).unwrap(), "plant").unwrap();
+        let e = release(&ts.store, &fx.keyring(), &request(&fx.b, "run-b")).unwrap_err();
+        assert!(matches!(e, ReleaseError::ImplausibleSequence { sequence: 1002, current: 1, .. }), "{}: {e}", ts.kind);
+        assert!(e.to_string().contains("history/1002.json"), "{e}");
+        ts.store.delete("history/1002.json", "clean").unwrap();
+        let e = release_at(&ts.store, &fx.keyring(), &request(&fx.b, "run-b"), u64::MAX).unwrap_err();
+        assert!(matches!(e, ReleaseError::ImplausibleSequence { .. }), "{e}");
+
+        // latest.json replaced by one signed by an unknown key.
+        let mut forged = latest(&ts);
+        forged.sequence = u64::MAX - 1;
+        ts.store.put(LATEST, &stranger().sign_installable(&forged).unwrap(), "forge latest.json").unwrap();
+        let e = release(&ts.store, &fx.keyring(), &request(&fx.b, "run-b")).unwrap_err();
+        assert!(matches!(e, ReleaseError::UnverifiedLatest { .. }), "{}: {e}", ts.kind);
+        let e = rollback(&ts.store, &fx.keyring(), 1, 30).unwrap_err();
+        assert!(matches!(e, ReleaseError::UnverifiedLatest { .. }), "{}: {e}", ts.kind);
+
+        // A store the old bug already froze at u64::MAX (signed): no wrap to 0.
+        forged.sequence = u64::MAX;
+        ts.store.put(LATEST, &fx.keyring().sign_installable(&forged).unwrap(), "the frozen state").unwrap();
+        let e = release(&ts.store, &fx.keyring(), &request(&fx.b, "run-b")).unwrap_err();
+        assert!(matches!(e, ReleaseError::SequenceExhausted { after: u64::MAX }), "{}: {e}", ts.kind);
+
+        ts.store.put(LATEST, &good_latest, "restore").unwrap();
+        assert!(phone_keeps(&ts, cache.path(), 1, &a.sha256).is_none(), "{}", ts.kind);
+        assert_eq!(pipeline::release::status(&ts.store).unwrap().history, vec![1], "{}: nothing signed", ts.kind);
+    }
+}
+
+/// Item 2: a `history/1.json` signed by an unknown key used to give a warning and be re-signed with the
+/// production key. Now refused; an entry signed by a retired key of the keyring is still accepted.
+#[test]
+fn rollback_refuses_entries_no_key_of_the_keyring_signed_and_takes_retired_keys() {
+    let fx = fixture();
+    for ts in stores("keyring") {
+        let old = Keyring::new(Signer25519::generate().unwrap());
+        let a = release(&ts.store, &old, &request(&fx.a, "run-a")).unwrap();
+        // The key rotates: the fixture key signs now, the old one is retired.
+        let keys = Keyring::with_retired(fx.signer(), [old.signer().public_key()]);
+        let b = release(&ts.store, &keys, &request(&fx.b, "run-b")).unwrap();
+        assert_eq!(b.sequence, 2, "{}: a latest.json of the retired key verifies", ts.kind);
+        let cache = tempfile::tempdir().unwrap();
+        phone_installs(&ts, cache.path());
+
+        let honest = ts.store.get("history/1.json", "read").unwrap().unwrap().bytes;
+        let mut planted = latest(&ts);
+        planted.sequence = 1;
+        planted.source_run_id = "planted".into();
+        ts.store.put("history/1.json", &stranger().sign_history_record(&planted).unwrap(), "plant").unwrap();
+        let e = rollback(&ts.store, &keys, 1, 30).unwrap_err();
+        assert!(matches!(e, ReleaseError::BadHistorySignature { .. }), "{}: {e}", ts.kind);
+        assert!(e.to_string().contains("history/1.json") && e.to_string().contains("unknown key"), "{e}");
+        assert!(phone_keeps(&ts, cache.path(), 2, &b.sha256).is_none(), "{}", ts.kind);
+        // Without the retired key in the keyring, the honest entry is refused too.
+        ts.store.put("history/1.json", &honest, "restore").unwrap();
+        let e = rollback(&ts.store, &fx.keyring(), 1, 30).unwrap_err();
+        assert!(matches!(e, ReleaseError::BadHistorySignature { .. }), "{}: {e}", ts.kind);
+        let r = rollback(&ts.store, &keys, 1, 30).unwrap();
+        assert_eq!(
+            (r.sequence, r.sha256.as_str(), r.key_id.as_str()),
+            (3, a.sha256.as_str(), keys.current_id().0.as_str())
+        );
+        assert!(r.warnings.iter().any(|w| w.contains("retired key")), "{:?}", r.warnings);
+        assert_eq!(phone_installs(&ts, cache.path()), (3, a.sha256.clone()), "{}", ts.kind);
+    }
+}
+
+/// Item 3: other bytes under a model's hash used to be overwritten unconditionally and reported as a
+/// warning, and the release went on. Now the release fails before signing, and the right bytes are put
+/// back only by a conditional write on the version examined.
+#[test]
+fn other_bytes_under_a_models_hash_fail_the_release_and_are_put_back_conditionally() {
+    let fx = fixture();
+    for ts in stores("tampered-object") {
+        let a = release(&ts.store, &fx.keyring(), &request(&fx.a, "run-a")).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        phone_installs(&ts, cache.path());
+        let key = Manifest::object_key_for(&sha256_file(&fx.b));
+        ts.store.put(&key, b"corrupted", "corrupt").unwrap();
+        let e = release(&ts.store, &fx.keyring(), &request(&fx.b, "run-b")).unwrap_err();
+        assert!(matches!(e, ReleaseError::ModelTampered { repaired: true, .. }), "{}: {e}", ts.kind);
+        assert!(e.to_string().contains(&key) && e.to_string().contains("9 bytes"), "{e}");
+        assert_eq!(latest(&ts).sequence, 1, "{}: nothing signed", ts.kind);
+        assert!(phone_keeps(&ts, cache.path(), 1, &a.sha256).is_none(), "{}", ts.kind);
+        let repaired = ts.store.get(&key, "read").unwrap().unwrap().bytes;
+        assert_eq!(repaired, std::fs::read(&fx.b).unwrap(), "{}: the model's bytes are back", ts.kind);
+        let b = release(&ts.store, &fx.keyring(), &request(&fx.b, "run-b")).unwrap();
+        assert_eq!(phone_installs(&ts, cache.path()), (2, b.sha256.clone()), "{}", ts.kind);
+    }
+}
+
+/// Item 4: the publisher signed whatever bytes it was given when the contract fields looked right.
+/// Now a model that fails the phones' self-test, or is larger than phones take, is refused before
+/// anything is written; and a rollback to such a model is refused before signing.
+#[test]
+fn a_model_phones_would_refuse_is_never_signed() {
+    let fx = fixture();
+    for ts in stores("servable") {
+        let garbage = ReleaseRequest { model_bytes: b"not an onnx model".to_vec(), ..request(&fx.a, "bad") };
+        let e = release(&ts.store, &fx.keyring(), &garbage).unwrap_err();
+        assert!(matches!(e, ReleaseError::SelfTest(_)), "{}: {e}", ts.kind);
+        assert!(ts.keys().is_empty(), "{}: nothing written", ts.kind);
+        let huge = ReleaseRequest { model_bytes: vec![0; MAX_MODEL_BYTES as usize + 1], ..request(&fx.a, "big") };
+        let e = release(&ts.store, &fx.keyring(), &huge).unwrap_err();
+        assert!(matches!(e, ReleaseError::ModelTooLarge { .. }), "{}: {e}", ts.kind);
+        assert!(ts.keys().is_empty(), "{}: nothing written", ts.kind);
+
+        // A signed history entry naming a model that does not load (in the store under its own hash).
+        let a = release(&ts.store, &fx.keyring(), &request(&fx.a, "run-a")).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        phone_installs(&ts, cache.path());
+        let bad = hapticmat_core::delivery::testing::manifest(2, b"not an onnx model");
+        ts.store.put(&bad.object_key, b"not an onnx model", "plant").unwrap();
+        ts.store.put("history/2.json", &fx.keyring().sign_history_record(&bad).unwrap(), "plant").unwrap();
+        let b = release(&ts.store, &fx.keyring(), &request(&fx.b, "run-b")).unwrap();
+        assert_eq!(b.sequence, 3);
+        phone_installs(&ts, cache.path());
+        let e = rollback(&ts.store, &fx.keyring(), 2, 30).unwrap_err();
+        assert!(matches!(e, ReleaseError::SelfTest(_)), "{}: {e}", ts.kind);
+        assert!(phone_keeps(&ts, cache.path(), 3, &b.sha256).is_none(), "{}", ts.kind);
+        let _ = a;
+    }
+}
+
+/// Item 5: a promotion that lost the final compare-and-swap left a signed, installable manifest in
+/// `history/` for 30 days; copied to `latest.json` it was installed. History entries are now records no
+/// phone installs: the copy is refused and the good model keeps serving.
+#[test]
+fn an_orphaned_history_entry_is_never_installable() {
+    let fx = fixture();
+    for ts in stores("orphan") {
+        let a = release(&ts.store, &fx.keyring(), &request(&fx.a, "run-a")).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        phone_installs(&ts, cache.path());
+        // A promotion plans from sequence 1, another moves latest.json first: the stale one takes
+        // history/2.json and loses at latest.json.
+        let (rb, rc) = (request(&fx.b, "run-b"), request(&fx.a, "run-c"));
+        let stale = plan_release(&ts.store, &fx.keyring(), &rb).unwrap();
+        release_at(&ts.store, &fx.keyring(), &rc, 3).unwrap();
+        let lost = stale.execute(&ts.reopen(), &fx.keyring()).unwrap_err();
+        assert!(lost.is_conflict() && lost.to_string().contains("no phone can install"), "{lost}");
+        let c = latest(&ts);
+        assert_eq!(phone_installs(&ts, cache.path()), (3, c.sha256.clone()));
+        // A fresh phone (floor below 2) is handed the orphan as latest.json.
+        let fresh = tempfile::tempdir().unwrap();
+        let orphan = ts.store.get("history/2.json", "read").unwrap().unwrap().bytes;
+        let good = ts.store.get(LATEST, "read").unwrap().unwrap().bytes;
+        ts.store.put(LATEST, &orphan, "serve the orphan").unwrap();
+        let e = updater(&ts.phone_url, fresh.path()).check_now().unwrap_err();
+        assert!(matches!(e, UpdateError::Untrusted { .. }), "{}: {e}", ts.kind);
+        assert!(phone_keeps(&ts, cache.path(), 3, &c.sha256).is_some(), "{}", ts.kind);
+        // Every history entry of a release is such a record, even the one that won.
+        for n in [1, 3] {
+            let entry = ts.store.get(&format!("history/{n}.json"), "read").unwrap().unwrap().bytes;
+            assert!(fx.pinned().verify(&entry).is_err(), "{}: history/{n}.json installable", ts.kind);
+        }
+        ts.store.put(LATEST, &good, "restore").unwrap();
+        let _ = a;
+    }
 }
 
 #[test]
@@ -386,8 +599,8 @@ fn a_current_manifest_close_to_expiry_is_re_signed_under_a_new_sequence() {
     let fx = fixture();
     let ts = TestStore::local();
     let short = ReleaseRequest { expires_in_days: 1, ..request(&fx.a, "run-a") };
-    release(&ts.store, &fx.signer(), &short).unwrap();
-    let s = release(&ts.store, &fx.signer(), &request(&fx.a, "run-a")).unwrap();
+    release(&ts.store, &fx.keyring(), &short).unwrap();
+    let s = release(&ts.store, &fx.keyring(), &request(&fx.a, "run-a")).unwrap();
     assert_eq!((s.outcome, s.sequence, s.model_uploaded), (ReleaseOutcome::Released, 2, false));
     assert!((s.expires_at - s.created_at).num_days() == 30);
 }
@@ -398,12 +611,12 @@ fn a_validity_phones_would_refuse_is_refused_before_anything_is_written() {
     let fx = fixture();
     let ts = TestStore::local();
     let longest = ReleaseRequest { expires_in_days: MAX_VALIDITY_DAYS as u32, ..request(&fx.a, "run-a") };
-    let s = release(&ts.store, &fx.signer(), &longest).unwrap();
+    let s = release(&ts.store, &fx.keyring(), &longest).unwrap();
     assert_eq!((s.expires_at - s.created_at).num_days(), MAX_VALIDITY_DAYS, "the bound itself is publishable");
     let too_long = ReleaseRequest { expires_in_days: MAX_VALIDITY_DAYS as u32 + 1, ..request(&fx.b, "run-b") };
-    let e = release(&ts.store, &fx.signer(), &too_long).unwrap_err();
+    let e = release(&ts.store, &fx.keyring(), &too_long).unwrap_err();
     assert!(matches!(e, ReleaseError::ValidityTooLong { .. }), "{e}");
-    let e = rollback(&ts.store, &fx.signer(), 1, MAX_VALIDITY_DAYS as u32 + 1).unwrap_err();
+    let e = rollback(&ts.store, &fx.keyring(), 1, MAX_VALIDITY_DAYS as u32 + 1).unwrap_err();
     assert!(matches!(e, ReleaseError::ValidityTooLong { .. }), "{e}");
     assert_eq!(
         pipeline::release::status(&ts.store).unwrap().latest.map(|m| m.sequence),
@@ -416,7 +629,7 @@ fn a_validity_phones_would_refuse_is_refused_before_anything_is_written() {
 fn a_model_this_core_cannot_serve_is_refused_before_anything_is_written() {
     let fx = fixture();
     let ts = TestStore::local();
-    let e = release(&ts.store, &fx.signer(), &request(&fx.wrong_labels, "bad")).unwrap_err();
+    let e = release(&ts.store, &fx.keyring(), &request(&fx.wrong_labels, "bad")).unwrap_err();
     assert!(matches!(e, ReleaseError::Contract(_)) && e.to_string().contains("labels"), "{e}");
     assert!(ts.keys().is_empty());
 }
@@ -425,8 +638,8 @@ fn a_model_this_core_cannot_serve_is_refused_before_anything_is_written() {
 fn pipeline_rollback_prints_one_json_summary() {
     let fx = fixture();
     for ts in stores("cli") {
-        release(&ts.store, &fx.signer(), &request(&fx.a, "run-a")).unwrap();
-        release(&ts.store, &fx.signer(), &request(&fx.b, "run-b")).unwrap();
+        release(&ts.store, &fx.keyring(), &request(&fx.a, "run-a")).unwrap();
+        release(&ts.store, &fx.keyring(), &request(&fx.b, "run-b")).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline"));
         cmd.args(["rollback", "--to", "1", "--json", "--store", &ts.url, "--signing-key"]).arg(&fx.key);
         for v in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"] {
@@ -486,7 +699,7 @@ fn a_wrong_secret_is_access_denied_without_printing_the_secret() {
     let opts = S3Options { secret_access_key: Some(secret.clone()), ..admin_options(&endpoint) };
     let prefix = unique_prefix("secret");
     let store = Store::s3(BUCKET, &prefix, &opts).unwrap();
-    let e = release(&store, &fixture().signer(), &request(&fixture().a, "run")).unwrap_err();
+    let e = release(&store, &fixture().keyring(), &request(&fixture().a, "run")).unwrap_err();
     let text = e.to_string();
     let host = endpoint.trim_start_matches("http://");
     assert!(text.contains(&format!("access denied by {host} for {BUCKET}/{prefix}/latest.json")), "{text}");
@@ -501,7 +714,7 @@ fn an_unreachable_store_fails_after_bounded_retries_naming_endpoint_and_step() {
     let endpoint = format!("http://127.0.0.1:{port}");
     let store = Store::s3(BUCKET, "p", &admin_options(&endpoint)).unwrap();
     let start = Instant::now();
-    let e = release(&store, &fixture().signer(), &request(&fixture().a, "run")).unwrap_err();
+    let e = release(&store, &fixture().keyring(), &request(&fixture().a, "run")).unwrap_err();
     let text = e.to_string();
     assert!(matches!(e, ReleaseError::Store(StoreError::Unreachable { .. })), "{text}");
     assert!(text.contains(&format!("127.0.0.1:{port}")) && text.contains("read latest.json"), "{text}");

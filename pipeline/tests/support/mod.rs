@@ -38,6 +38,11 @@ impl Fixture {
         pipeline::publish::read_signing_key(&self.key).expect("fixture key")
     }
 
+    /// The publisher's keyring: the signing key alone.
+    pub fn keyring(&self) -> pipeline::keyring::Keyring {
+        pipeline::keyring::Keyring::new(self.signer())
+    }
+
     /// The pinned key set of the app.
     pub fn pinned(&self) -> PinnedKeys {
         PinnedKeys::new([self.signer().public_key()])
@@ -126,7 +131,7 @@ impl Store {
             expires_in_days: 30,
             source_run_id: "test".into(),
         };
-        publish(&cfg, &fixture().signer()).expect("publish").manifest
+        publish(&cfg, &fixture().keyring()).expect("publish").manifest
     }
 
     /// Writes model bytes and a manifest for them, signed by `signer`, after `tweak` edits the manifest:
