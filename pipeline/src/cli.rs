@@ -837,6 +837,8 @@ struct PublishArgs {
     /// `KEYFILE.pub` as keygen wrote it. Entries signed by keys in neither list are refused.
     #[arg(long, value_name = "PUBFILE")]
     retired_key: Vec<PathBuf>,
+    #[command(flatten)]
+    key_set: KeySetArgs,
     /// Root folder of the store (bucket layout).
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
@@ -854,6 +856,31 @@ struct PublishArgs {
     run_id: String,
 }
 
+/// A root-signed key set to publish with a release (issue 12 item 12; docs/operations.md, "Key rotation").
+#[derive(clap::Args, Debug)]
+struct KeySetArgs {
+    /// The root-signed key set (`pipeline keys sign`) to publish as keys.json with this release, for phones
+    /// that pin the root: checked first as they will check it (the signing key listed, not revoked).
+    #[arg(long, value_name = "FILE", requires = "root_key")]
+    key_set: Option<PathBuf>,
+    /// The root public key phones pin (ROOT.pub), to check --key-set against.
+    #[arg(long, value_name = "PUBFILE", requires = "key_set")]
+    root_key: Option<PathBuf>,
+    /// The version of that root (1 unless it was rotated).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    root_version: u64,
+}
+
+/// The keyring of a publishing command: signing key, retired keys and the key set, if any.
+fn keyring(
+    signing_key: &std::path::Path,
+    retired: &[PathBuf],
+    k: &KeySetArgs,
+) -> anyhow::Result<pipeline::keyring::Keyring> {
+    let keys = pipeline::publish::read_keyring(signing_key, retired)?;
+    pipeline::publish::with_key_set(keys, k.key_set.as_deref(), k.root_key.as_deref(), k.root_version)
+}
+
 fn keygen(a: KeygenArgs) -> anyhow::Result<ExitCode> {
     let k = pipeline::publish::keygen(&a.out)?;
     eprintln!("signing key {} (keep it secret), public key {}", k.private.display(), k.public.display());
@@ -862,7 +889,7 @@ fn keygen(a: KeygenArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn publish(a: PublishArgs) -> anyhow::Result<ExitCode> {
-    let keys = pipeline::publish::read_keyring(&a.key, &a.retired_key)?;
+    let keys = keyring(&a.key, &a.retired_key, &a.key_set)?;
     let cfg = pipeline::publish::PublishConfig {
         model: a.model,
         store: a.store,
@@ -1039,6 +1066,8 @@ struct RollbackArgs {
     /// `KEYFILE.pub` as keygen wrote it. Entries signed by keys in neither list are refused.
     #[arg(long, value_name = "PUBFILE")]
     retired_key: Vec<PathBuf>,
+    #[command(flatten)]
+    key_set: KeySetArgs,
     /// S3 endpoint URL (default: AWS_ENDPOINT_URL). Credentials are read from AWS_ACCESS_KEY_ID and
     /// AWS_SECRET_ACCESS_KEY only, never from the command line.
     #[arg(long, value_name = "URL")]
@@ -1055,7 +1084,7 @@ struct RollbackArgs {
 }
 
 fn rollback(a: RollbackArgs) -> anyhow::Result<ExitCode> {
-    let keys = pipeline::publish::read_keyring(&a.signing_key, &a.retired_key)?;
+    let keys = keyring(&a.signing_key, &a.retired_key, &a.key_set)?;
     let store = open_store(&a.store, a.s3_endpoint)?;
     let summary = pipeline::release::rollback(&store, &keys, a.to, a.expires_in_days)?;
     print_release_summary("rollback", &summary);
@@ -1122,6 +1151,8 @@ struct PromoteArgs {
     /// `KEYFILE.pub` as keygen wrote it. Entries signed by keys in neither list are refused.
     #[arg(long, value_name = "PUBFILE")]
     retired_key: Vec<PathBuf>,
+    #[command(flatten)]
+    key_set: KeySetArgs,
     /// Lowest int8 accuracy on held-out simulated subjects (0..1) a run needs.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.80)]
     min_accuracy: f64,
@@ -1148,7 +1179,7 @@ struct PromoteArgs {
 fn promote(a: PromoteArgs) -> anyhow::Result<ExitCode> {
     use pipeline::mlflow::promotion::Gates;
     let client = mlflow_client(a.tracking_uri)?;
-    let keys = pipeline::publish::read_keyring(&a.signing_key, &a.retired_key)?;
+    let keys = keyring(&a.signing_key, &a.retired_key, &a.key_set)?;
     let store = open_store(&a.store, a.s3_endpoint)?;
     let cfg = pipeline::promote::PromoteConfig {
         experiment: a.experiment,

@@ -15,13 +15,17 @@
 //! Entries written before history records existed (plain manifests under `history/`) still verify
 //! here, as [`SignedAs::LegacyHistory`], so that old releases can be rolled back to.
 //!
-//! Today the keyring is loaded from files (`--signing-key`, `--retired-key`); it is meant to be fed by
-//! a root-signed key set later: the set's current publisher key is the signing key's public half, and
-//! its retired (not revoked) keys are [`Keyring::with_retired`]'s list. A revoked key belongs in neither.
+//! The keyring is loaded from files (`--signing-key`, `--retired-key`). With a root-signed key set
+//! (`--key-set keys.json --root-key ROOT.pub`, made offline by `pipeline keys sign`), the keyring checks
+//! that phones pinning that root would accept its signing key (listed, not revoked, the set valid), drops
+//! the set's revoked keys from its retired ones, and every release publishes the set as `keys.json` before
+//! `latest.json` ([`Keyring::with_key_set`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
 use ed25519_dalek::Signature;
+use hapticmat_core::delivery::root::{PinnedRoot, Trust};
 use hapticmat_core::delivery::{DeliveryError, Envelope, KeyId, Manifest, PinnedKeys, PublicKey, Signer25519};
 
 /// What a history record's signed payload starts with (then the manifest bytes). Not JSON on purpose.
@@ -52,10 +56,20 @@ pub struct Verified {
     pub signed_as: SignedAs,
 }
 
+/// A root-signed key set the publisher serves as `keys.json`, and the trust it gives a phone pinning its root.
+#[derive(Debug, Clone)]
+pub struct PublishedKeySet {
+    /// `keys.json` as `pipeline keys sign` wrote it.
+    pub bytes: Vec<u8>,
+    /// What a phone pinning the root trusts after reading it.
+    pub trust: Trust,
+}
+
 /// The current signing key and the retired publisher keys still trusted for reading the store.
 pub struct Keyring {
     signer: Signer25519,
     retired: Vec<PublicKey>,
+    key_set: Option<PublishedKeySet>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -70,7 +84,43 @@ impl std::fmt::Debug for Keyring {
 impl Keyring {
     /// Only the current signing key.
     pub fn new(signer: Signer25519) -> Self {
-        Keyring { signer, retired: Vec::new() }
+        Keyring { signer, retired: Vec::new(), key_set: None }
+    }
+
+    /// Publishes the root-signed key set `keys_json` with every release. Checked now as a phone pinning
+    /// `root` will check it (root rotations, signature, validity at `now`), and refused unless the current
+    /// signing key is listed and not revoked — phones in root mode would refuse every release otherwise.
+    /// The set's revoked keys are dropped from the retired ones: nothing they signed is trusted again.
+    pub fn with_key_set(
+        mut self,
+        keys_json: Vec<u8>,
+        root: PinnedRoot,
+        now: DateTime<Utc>,
+    ) -> Result<Self, DeliveryError> {
+        let trust = Trust::new(root).update(&keys_json, now)?;
+        let Some((set, _)) = &trust.keyset else {
+            return Err(DeliveryError::KeySet("keys.json holds no key set".into()));
+        };
+        let id = self.current_id();
+        if set.revoked.contains(&id) {
+            return Err(DeliveryError::RevokedKey { key_id: id.0.clone(), keyset_version: set.version });
+        }
+        if !set.trusted_keys()?.contains(&id) {
+            return Err(DeliveryError::KeySet(format!(
+                "the signing key {} is not listed in key set version {}: phones pinning the root would refuse \
+                 what it signs",
+                id.0, set.version
+            )));
+        }
+        let revoked = set.revoked.clone();
+        self.retired.retain(|k| !revoked.contains(&k.id()));
+        self.key_set = Some(PublishedKeySet { bytes: keys_json, trust });
+        Ok(self)
+    }
+
+    /// The key set published with each release, if any.
+    pub fn key_set(&self) -> Option<&PublishedKeySet> {
+        self.key_set.as_ref()
     }
 
     /// The current signing key and retired keys (the current key and duplicates are dropped from them).
@@ -82,7 +132,7 @@ impl Keyring {
                 keys.push(k);
             }
         }
-        Keyring { signer, retired: keys }
+        Keyring { signer, retired: keys, key_set: None }
     }
 
     /// The key that signs new manifests.

@@ -145,8 +145,9 @@ mod tests {
         };
         let v: serde_json::Value = serde_json::from_str(&json_line(&u)).unwrap();
         let obj = v.as_object().unwrap();
-        assert_eq!(obj.len(), 5);
+        assert_eq!(obj.len(), 6);
         assert!(v["absent_for"].is_null(), "present: absent_for is null");
+        assert_eq!(v["posture_confidence"], 0.9);
         assert_eq!(v["state"], "lying_full");
         assert_eq!(v["present"], true);
         assert!((v["t"].as_f64().unwrap() - 1.235).abs() < 1e-9);

@@ -102,6 +102,26 @@ pub fn read_keyring(signing_key: &Path, retired: &[PathBuf]) -> anyhow::Result<K
     Ok(Keyring::with_retired(signer, retired))
 }
 
+/// Adds the root-signed key set `key_set` (`keys.json` from `pipeline keys sign`) to `keys`, checked as
+/// phones pinning `root_key` (the root's public key file) at `root_version` will check it: every release
+/// then publishes it before `latest.json`. `None`: no key set (phones pin the publisher keys directly).
+pub fn with_key_set(
+    keys: Keyring,
+    key_set: Option<&Path>,
+    root_key: Option<&Path>,
+    root_version: u64,
+) -> anyhow::Result<Keyring> {
+    let (Some(set), Some(root)) = (key_set, root_key) else {
+        anyhow::ensure!(key_set.is_none() && root_key.is_none(), "--key-set and --root-key go together");
+        return Ok(keys);
+    };
+    let bytes = std::fs::read(set).with_context(|| format!("reading key set {}", set.display()))?;
+    let text = std::fs::read_to_string(root).with_context(|| format!("reading root public key {}", root.display()))?;
+    let key = PublicKey::parse(&text).with_context(|| format!("root public key {}", root.display()))?;
+    let root = hapticmat_core::delivery::root::PinnedRoot { key, version: root_version };
+    keys.with_key_set(bytes, root, chrono::Utc::now()).with_context(|| format!("key set {}", set.display()))
+}
+
 /// Writes the key through a temporary file that is owner-only from its creation, so the key is never
 /// readable by others, not even for a moment.
 fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

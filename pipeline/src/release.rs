@@ -15,10 +15,11 @@
 //! the phone's own self-test ([`hapticmat_core::delivery::selftest`]); after `latest.json` moved, it is read
 //! back and verified with the model it names.
 
-use crate::keyring::{Keyring, SignedAs, Verified};
+use crate::keyring::{Keyring, PublishedKeySet, SignedAs, Verified};
 use crate::store::{ObjectVersion, Store, StoreError};
 use chrono::{DateTime, Utc};
 use hapticmat_core::delivery::manifest::{HISTORY_PREFIX, LATEST, MAX_MANIFEST_BYTES, MODEL_NAME, hex};
+use hapticmat_core::delivery::root::KEYS;
 use hapticmat_core::delivery::{Contract, DeliveryError, Envelope, Manifest, SCHEMA_VERSION};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -320,6 +321,14 @@ pub enum ReleaseError {
     /// Signing failed (an inconsistent manifest).
     #[error("signing the manifest: {0}")]
     Sign(DeliveryError),
+    /// The root-signed key set cannot go with this release.
+    #[error("key set for {store}: {reason}")]
+    KeySet {
+        /// The store.
+        store: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl ReleaseError {
@@ -746,6 +755,14 @@ fn upload_model(store: &Store, key: &str, bytes: &[u8], sha256: &str, done: &mut
 /// Signs the manifest, takes its sequence in `history/` with a history record (never installable),
 /// then moves `latest.json` — the only installable copy — if nobody else did.
 fn commit(store: &Store, keys: &Keyring, manifest: &Manifest, latest: &Latest, done: &mut Progress) -> Result<()> {
+    let signed = keys.sign_installable(manifest).map_err(ReleaseError::Sign)?;
+    // Phones that pin the root must accept it: checked before anything is written.
+    if let Some(set) = keys.key_set() {
+        set.trust.verify_manifest(&signed, chrono::Utc::now()).map_err(|e| ReleaseError::KeySet {
+            store: store.describe().to_string(),
+            reason: format!("phones pinning the root would refuse this release: {e}"),
+        })?;
+    }
     let record = keys.sign_history_record(manifest).map_err(ReleaseError::Sign)?;
     let key = history_key(manifest.sequence);
     let step = format!("write {key}");
@@ -767,7 +784,9 @@ fn commit(store: &Store, keys: &Keyring, manifest: &Manifest, latest: &Latest, d
         Err(e) => return Err(e.into()),
     }
     done.written.push(key.clone());
-    let signed = keys.sign_installable(manifest).map_err(ReleaseError::Sign)?;
+    if let Some(set) = keys.key_set() {
+        publish_key_set(store, set, done)?;
+    }
     match store.put_if_match(LATEST, &signed, latest.version.as_ref(), "write latest.json") {
         Ok(_) => {}
         Err(e) if e.is_conflict() && holds(store, LATEST, &signed)? => {}
@@ -786,6 +805,37 @@ fn commit(store: &Store, keys: &Keyring, manifest: &Manifest, latest: &Latest, d
     Ok(())
 }
 
+/// Largest `keys.json` read back (a key set lists a handful of keys and rotations).
+const MAX_KEYS_BYTES: u64 = 256 * 1024;
+
+/// Puts the root-signed key set at `keys.json` before `latest.json` moves, unless the store holds it
+/// already. A newer key set there (a later ceremony) is never replaced by an older one: phones refuse to
+/// go back, so the release stops instead. Conditional on the version read.
+fn publish_key_set(store: &Store, set: &PublishedKeySet, done: &mut Progress) -> Result<()> {
+    let existing = store.get_bounded(KEYS, MAX_KEYS_BYTES, "read keys.json")?;
+    if existing.as_ref().is_some_and(|o| o.bytes == set.bytes) {
+        return Ok(());
+    }
+    if let Some(o) = &existing {
+        // Accepted after ours (same root chain): the store's set is newer or a different one of ours.
+        if let Ok(theirs) = set.trust.update(&o.bytes, chrono::Utc::now()) {
+            let version = |t: &hapticmat_core::delivery::root::Trust| t.keyset.as_ref().map_or(0, |(k, _)| k.version);
+            return Err(ReleaseError::KeySet {
+                store: store.describe().to_string(),
+                reason: format!(
+                    "{KEYS} in the store is key set version {}, this release carries version {}: sign releases \
+                     with the newest key set",
+                    version(&theirs),
+                    version(&set.trust)
+                ),
+            });
+        }
+    }
+    store.put_if_match(KEYS, &set.bytes, existing.as_ref().map(|o| &o.version), "write keys.json")?;
+    done.written.push(KEYS.to_string());
+    Ok(())
+}
+
 /// Reads back what phones will get — `latest.json` and the model it names — and checks it is this
 /// release: verifies with the keyring, names this sequence and model, and the object has its hash. (A
 /// later promotion may already have moved the pointer higher; that is not this release's failure.)
@@ -795,6 +845,11 @@ fn verify_served(store: &Store, keys: &Keyring, manifest: &Manifest) -> Result<(
         .get_bounded(LATEST, MAX_MANIFEST_BYTES as u64, "read back latest.json")?
         .ok_or_else(|| not_served("latest.json is missing".into()))?;
     let v = keys.verify(&latest.bytes).map_err(|e| not_served(format!("latest.json does not verify: {e}")))?;
+    if let Some(set) = keys.key_set() {
+        set.trust
+            .verify_manifest(&latest.bytes, chrono::Utc::now())
+            .map_err(|e| not_served(format!("latest.json does not verify with the published key set: {e}")))?;
+    }
     if v.manifest.sequence > manifest.sequence {
         return Ok(());
     }

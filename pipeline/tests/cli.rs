@@ -490,3 +490,79 @@ fn a_run_whose_int8_model_every_calibration_fails_keeps_the_float_model_and_says
     assert!(dir.path().join("model.fp32.onnx").is_file() && !dir.path().join("model.int8.onnx").exists());
     assert!(std::fs::read_to_string(dir.path().join("report.md")).unwrap().contains("Quantized (int8): refused"));
 }
+
+/// issue 12 item 12, publisher side: a release carries the root-signed key set as `keys.json` (before
+/// `latest.json`), checked first as phones pinning the root will check it; a phone in root mode installs
+/// it; a key set that does not list the signing key, or is older than the store's, stops the release
+/// before anything is written.
+#[test]
+fn a_release_publishes_the_root_signed_key_set_phones_pinning_the_root_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    for k in ["publisher.key", "other.key", "root.key"] {
+        run_ok(bin().args(["keygen", "--out"]).arg(p(k)));
+    }
+    let sign_set = |version: &str, publisher: &str, out: &str| {
+        run_ok(
+            bin()
+                .args(["keys", "sign", "--version", version, "--root"])
+                .arg(p("root.key"))
+                .arg("--publisher")
+                .arg(p(publisher))
+                .arg("--out")
+                .arg(p(out)),
+        )
+    };
+    sign_set("1", "publisher.key.pub", "keys-v1.json");
+    sign_set("2", "publisher.key.pub", "keys-v2.json");
+    sign_set("3", "other.key.pub", "keys-other.json");
+    let store = p("store");
+    let publish = |sequence: &str, keys: &str| {
+        bin()
+            .args(["publish", "--sequence", sequence, "--model"])
+            .arg(trained().join("model.int8.onnx"))
+            .arg("--key")
+            .arg(p("publisher.key"))
+            .arg("--store")
+            .arg(&store)
+            .arg("--key-set")
+            .arg(p(keys))
+            .arg("--root-key")
+            .arg(p("root.key.pub"))
+            .output()
+            .unwrap()
+    };
+
+    // A key set that does not list the signing key: refused, nothing written.
+    let out = publish("1", "keys-other.json");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not listed in key set version 3"), "{err}");
+    assert!(!store.join("latest.json").exists() && !store.join("keys.json").exists());
+
+    let out = publish("2", "keys-v2.json");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(store.join("keys.json")).unwrap(), std::fs::read(p("keys-v2.json")).unwrap());
+
+    // A phone that pins the root (not the publisher key) installs it over file://.
+    let root_key = std::fs::read_to_string(p("root.key.pub")).unwrap();
+    let root = hapticmat_core::delivery::PinnedRoot {
+        key: hapticmat_core::delivery::PublicKey::parse(&root_key).unwrap(),
+        version: 1,
+    };
+    let mut cfg = hapticmat_core::delivery::UpdaterConfig::new(
+        format!("file://{}/", store.display()),
+        p("cache"),
+        hapticmat_core::delivery::PinnedKeys::new([]),
+    );
+    cfg.root = Some(root);
+    let status = hapticmat_core::delivery::Updater::new(cfg).unwrap().check_now();
+    assert!(matches!(status, Ok(hapticmat_core::delivery::UpdateStatus::Updated { .. })), "{status:?}");
+
+    // An older key set than the store's: phones refuse to go back, so the release stops.
+    let out = publish("3", "keys-v1.json");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("key set version 2, this release carries version 1"), "{err}");
+    assert_eq!(std::fs::read(store.join("keys.json")).unwrap(), std::fs::read(p("keys-v2.json")).unwrap());
+}
