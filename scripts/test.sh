@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine, installing what is missing:
+#   0. `cargo fmt --check` first (seconds: a formatting slip fails before anything is built);
 #   1. scripts/setup.sh (Debian packages, ONNX Runtime from PyPI's wheel);
 #   2. the local stack (scripts/services.sh: MariaDB, SeaweedFS, MLflow on loopback) starts in the
 #      background while cargo compiles the tests, and is stopped at the end if this script started it;
@@ -15,11 +16,13 @@
 #      against the real library) and scripts/test-app.sh (the app's state holders and screens);
 #   8. scripts/check-android.sh: rust-core cross-built for arm64-v8a, armeabi-v7a and x86_64 without the NDK
 #      (zig as C compiler and linker) and each library checked (ELF machine, 16 KB pages, DT_NEEDED, JNI and
-#      UniFFI exports, size budget); its target dir is cached under ~/.cache/hapticmat. Runs last, so a
+#      UniFFI exports, size budget); its target dir is cached under ~/.cache/hapticmat. Runs after the tests, so a
 #      failure there still lets every other test run and be counted;
+#   9. `cargo clippy --workspace --all-targets -D warnings` last (a warning fails the run, after every test ran);
 # Ends with one line totalling the tests: "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cargo fmt --all --check
 scripts/setup.sh
 # The emulated mat's tools (dbus-daemon, the dbus-fast venv): the BLE end-to-end tests start one emulator
 # each (scripts/mat-emulator.sh, own folder and bus) and never install; test-kotlin.sh starts its own.
@@ -62,8 +65,12 @@ scripts/test-kotlin.sh 2>&1 | tee build/test-kotlin.log
 scripts/test-app.sh 2>&1 | tee build/test-app.log
 android_status=0
 scripts/check-android.sh 2>&1 | tee build/test-android.log || android_status=$?
+clippy_status=0
+cargo clippy --workspace --all-targets --locked -- -D warnings 2>&1 | tail -n 30 || clippy_status=$?
 cat build/test.log build/test-kotlin.log build/test-app.log build/test-android.log | awk '
   /^test result:/ { p += $4; f += $6 }
   /^(kotlin|app|android) tests:/ { p += $3; f += $5 }
   END { printf "tests: %d passed, %d failed\n", p, f }'
-exit "$android_status"
+[ "$clippy_status" -eq 0 ] || echo "clippy: warnings (above)" >&2
+[ "$android_status" -ne 0 ] && exit "$android_status"
+exit "$clippy_status"

@@ -48,12 +48,12 @@ pub fn classify(
     Ok((metrics_from_confusion(confusion_of(&probs, set)), probs))
 }
 
+/// A model's metrics on a set and its probabilities for each window.
+pub type Scored = (ClassMetrics, Vec<[f32; NUM_STATES]>);
+
 /// Scores a model on labelled windows, every subject with its personal calibration; `None` when the
 /// set has none or the model does not read it.
-pub fn classify_calibrated(
-    model: &mut PresenceModel,
-    set: &Windows,
-) -> Result<Option<(ClassMetrics, Vec<[f32; NUM_STATES]>)>, InferenceError> {
+pub fn classify_calibrated(model: &mut PresenceModel, set: &Windows) -> Result<Option<Scored>, InferenceError> {
     if !set.has_calibrations() || !model.info().takes_user_load() {
         return Ok(None);
     }
@@ -147,7 +147,7 @@ pub fn recall_intervals(set: &Windows, probs: &[[f32; NUM_STATES]], seed: u64) -
     }
     let subjects: Vec<_> = per_subject.values().copied().collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut samples = vec![Vec::with_capacity(BOOTSTRAP_RESAMPLES); NUM_STATES];
+    let mut samples: Vec<Vec<f64>> = (0..NUM_STATES).map(|_| Vec::with_capacity(BOOTSTRAP_RESAMPLES)).collect();
     if !subjects.is_empty() {
         for _ in 0..BOOTSTRAP_RESAMPLES {
             let (mut hit, mut sup) = ([0usize; NUM_STATES], [0usize; NUM_STATES]);

@@ -41,9 +41,11 @@ pub struct QuantizeOutcome {
     pub comparison: Option<Comparison>,
 }
 
+/// Refuses unless `$cond` holds; a comparison with NaN does not hold, so a NaN drop is refused.
 macro_rules! gate_ensure {
     ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
+        let holds: bool = $cond;
+        if !holds {
             return Err(GateRefused(format!($($fmt)+)).into());
         }
     };

@@ -297,7 +297,7 @@ pub fn run(
         // clip outliers differently). Then each again with the dense layers left float (mixed precision:
         // the convolutions stay int8), where windows on the sitting/lying-partially boundary flip under
         // int8 rounding. A model is refused only when none of these keeps it within the gate.
-        let mut methods = vec![qcfg.method.clone()];
+        let mut methods = vec![qcfg.method];
         for m in [CalibrationMethod::MinMax, CalibrationMethod::percentile(), CalibrationMethod::entropy()] {
             if !methods.contains(&m) {
                 methods.push(m);
@@ -306,12 +306,12 @@ pub fn run(
         let dense_float: Vec<String> =
             DENSE_OPS.iter().map(|s| s.to_string()).filter(|o| !qcfg.exclude_op_types.contains(o)).collect();
         let mut attempts: Vec<QuantizeConfig> =
-            methods.iter().map(|m| QuantizeConfig { method: m.clone(), ..qcfg.clone() }).collect();
+            methods.iter().map(|m| QuantizeConfig { method: *m, ..qcfg.clone() }).collect();
         if !dense_float.is_empty() {
             attempts.extend(methods.iter().map(|m| {
                 let mut exclude_op_types = qcfg.exclude_op_types.clone();
                 exclude_op_types.extend(dense_float.iter().cloned());
-                QuantizeConfig { method: m.clone(), exclude_op_types, ..qcfg.clone() }
+                QuantizeConfig { method: *m, exclude_op_types, ..qcfg.clone() }
             }));
         }
         let mut refusals = Vec::new();

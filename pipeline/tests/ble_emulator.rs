@@ -132,11 +132,11 @@ fn ok(out: &Output) -> String {
 fn contiguous_run(rows: &[[f32; 4]], replay: &[[f32; 4]]) -> usize {
     assert!(!rows.is_empty());
     let starts: Vec<usize> = (0..replay.len()).filter(|&k| bits(&replay[k]) == bits(&rows[0])).collect();
-    let start = starts
+
+    starts
         .into_iter()
         .find(|&k| rows.iter().enumerate().all(|(i, r)| bits(r) == bits(&replay[(k + i) % replay.len()])))
-        .unwrap_or_else(|| panic!("the recorded rows are not a contiguous run of the replay: first {:?}", rows[0]));
-    start
+        .unwrap_or_else(|| panic!("the recorded rows are not a contiguous run of the replay: first {:?}", rows[0]))
 }
 
 fn bits(p: &[f32; 4]) -> [u32; 4] {

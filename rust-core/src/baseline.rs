@@ -468,7 +468,7 @@ mod tests {
         let mut worst: f64 = 0.0;
         while t < 1200.0 + 3.0 * 3600.0 {
             let f = if t < 1200.0 { empty(t, level(t)) } else { person(t, level(t)) };
-            if (t / DT).round() as u64 % 7 == 0 {
+            if ((t / DT).round() as u64).is_multiple_of(7) {
                 let jitter = 3.0 * (t * 1.3).sin();
                 assert!(with.set_ambient(96_800.0 + (level(t) - 98_000.0) + jitter));
             }

@@ -510,7 +510,7 @@ mod tests {
 
         let after = feed(&mut m, (30.0, 100.0), 0.0, false, &mut events);
         // The smoother lets the person go a few frames after their load does.
-        let last_present_t = person.iter().chain(&after).filter(|u| u.present).next_back().unwrap().t;
+        let last_present_t = person.iter().chain(&after).rfind(|u| u.present).unwrap().t;
         assert!(last_present_t < 31.0, "gone within a second: {last_present_t}");
         let fired = timeouts(&events);
         assert_eq!(fired.len(), 1, "once per absence: {fired:?}");
