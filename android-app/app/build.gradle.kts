@@ -51,6 +51,10 @@ android {
         // deployment in gradle.properties or with -P. Empty: the app runs without model updates.
         buildConfigField("String", "MODEL_STORE_URL", quoted(providers.gradleProperty("hapticmat.modelStoreUrl")))
         buildConfigField("String", "MODEL_PUBLIC_KEYS", quoted(providers.gradleProperty("hapticmat.modelPublicKeys")))
+        // Or the offline root key the build pins (and its version): publisher keys then rotate through the
+        // store's root-signed keys.json without an app update (docs/operations.md, "Key rotation").
+        buildConfigField("String", "MODEL_ROOT_KEY", quoted(providers.gradleProperty("hapticmat.modelRootKey")))
+        buildConfigField("long", "MODEL_ROOT_VERSION", providers.gradleProperty("hapticmat.modelRootVersion").getOrElse("1") + "L")
 
         // Only the ABIs :core builds rust-core for. JNA and ONNX Runtime carry more (x86, and JNA desktop
         // ones): packaged, a device of such an ABI would pick it and find no libhapticmat_core.so.

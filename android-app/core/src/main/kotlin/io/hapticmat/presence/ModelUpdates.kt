@@ -75,20 +75,30 @@ class ModelUpdates private constructor(internal val native: ModelUpdater) : Clos
          * Opens the updater for the store at [baseUrl] (`https://…/`, `http://…/` or `file:///…`) with
          * models kept in [cacheDir], trusting manifests signed by one of [publicKeys] (PEM, or the raw key
          * in base64 or hex). Reads the cache on [dispatcher].
+         *
+         * With [rootKey] (the offline root's public key, version [rootVersion]) the app pins the root
+         * instead: the publisher keys then come from the store's root-signed `keys.json` and rotate, or
+         * are revoked, without an app update; [publicKeys] may be empty. A key set the pinned root did not
+         * sign, an expired one, or a manifest signed by a key it does not list or revokes throws
+         * [HapticMatException.UpdateUntrusted].
          */
         suspend fun open(
             baseUrl: String,
             cacheDir: File,
             publicKeys: List<String>,
             dispatcher: CoroutineDispatcher = Dispatchers.IO,
+            rootKey: String? = null,
+            rootVersion: Long = 1,
         ): ModelUpdates = withContext(dispatcher) {
-            mapErrors { ModelUpdates(ModelUpdater(UpdaterSettings(baseUrl, cacheDir.path, publicKeys))) }
+            require(rootVersion >= 1) { "rootVersion must be at least 1, was $rootVersion" }
+            val settings = UpdaterSettings(baseUrl, cacheDir.path, publicKeys, rootKey, rootVersion.toULong())
+            mapErrors { ModelUpdates(ModelUpdater(settings)) }
         }
 
         /**
          * The first run, offline: installs the signed model the app carries, [bundle] being a folder laid
          * out by `pipeline publish` (`latest.json`, `history/`, `models/`), into [cacheDir] — verified
-         * like any update (signature against the same pinned [publicKeys], expiry, contract, hash,
+         * like any update (signature against the same pinned [publicKeys] or [rootKey], expiry, contract, hash,
          * self-test) and kept as the model to fall back to. Does nothing when a model is installed
          * already (a later update is never replaced by the bundle). Returns the model serving afterwards.
          * Refusals throw as [ModelUpdates.checkNow] does; a bundle that fails leaves the cache as it was.
@@ -99,7 +109,9 @@ class ModelUpdates private constructor(internal val native: ModelUpdater) : Clos
             cacheDir: File,
             publicKeys: List<String>,
             dispatcher: CoroutineDispatcher = Dispatchers.IO,
-        ): InstalledModelInfo = open(bundleUrl(bundle), cacheDir, publicKeys, dispatcher).use { bundled ->
+            rootKey: String? = null,
+            rootVersion: Long = 1,
+        ): InstalledModelInfo = open(bundleUrl(bundle), cacheDir, publicKeys, dispatcher, rootKey, rootVersion).use { bundled ->
             bundled.currentModel ?: bundled.checkNow().model
         }
 

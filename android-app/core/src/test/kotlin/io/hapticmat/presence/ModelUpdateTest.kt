@@ -130,4 +130,37 @@ class ModelUpdateTest {
             }
         }
     }
+    @Test
+    fun `an app pinning the root trusts the publisher key its key set lists, and not another root's`() = runBlocking<Unit> {
+        val root = File(dir, "root.pem")
+        pipeline("keygen", "--out", root.path)
+        val keySet = File(dir, "keys.json")
+        pipeline(
+            "keys", "sign", "--root", root.path, "--version", "1",
+            "--publisher", File(dir, "signing.key.pub").path, "--out", keySet.path,
+        )
+        val pinnedStore = File(dir, "pinned-store")
+        pipeline(
+            "publish", "--model", TestEnvironment.model.path, "--key", File(dir, "signing.key").path,
+            "--store", pinnedStore.path, "--sequence", "1", "--version", "1.0.0", "--expires-in", "30",
+            "--key-set", keySet.path, "--root-key", "${root.path}.pub",
+        )
+        assertTrue(File(pinnedStore, "keys.json").isFile)
+        StoreServer(pinnedStore).use { server ->
+            // No publisher key in the app: it comes from keys.json, checked against the pinned root.
+            val rootKey = File("${root.path}.pub").readText()
+            ModelUpdates.open(server.baseUrl, File(dir, "cache"), emptyList(), rootKey = rootKey).use { updates ->
+                val result = updates.checkNow()
+                assertEquals(UpdateOutcome.UPDATED, result.outcome)
+                assertEquals(sha256(TestEnvironment.model), result.model.sha256)
+            }
+            val otherRoot = File(dir, "other-root.pem")
+            pipeline("keygen", "--out", otherRoot.path)
+            val otherKey = File("${otherRoot.path}.pub").readText()
+            ModelUpdates.open(server.baseUrl, File(dir, "other-cache"), emptyList(), rootKey = otherKey).use { updates ->
+                assertFailsWith<HapticMatException.UpdateUntrusted> { updates.checkNow() }
+                assertNull(updates.currentModel)
+            }
+        }
+    }
 }

@@ -109,9 +109,11 @@ class CorePresenceRepository(
         val bundle = withContext(Dispatchers.IO) {
             runCatching { BundledModel.unpack(context) }.onFailure { Log.w(TAG, "bundled model: ${it.message}") }.getOrNull()
         }
-        if (bundle != null && store.publicKeys.isNotEmpty()) {
+        if (bundle != null && store.hasTrust) {
             try {
-                ModelUpdates.installBundled(bundle, environment.modelCacheDir, store.publicKeys)
+                ModelUpdates.installBundled(
+                    bundle, environment.modelCacheDir, store.publicKeys, rootKey = store.rootKey, rootVersion = store.rootVersion,
+                )
             } catch (e: HapticMatException) {
                 Log.w(TAG, "the bundled model was refused: ${e.message}")
             }
@@ -119,11 +121,11 @@ class CorePresenceRepository(
         // Updates from the store when this build has one; else the bundle is the store (always up to date).
         val url = when {
             store.isConfigured -> store.baseUrl
-            bundle != null && store.publicKeys.isNotEmpty() -> ModelUpdates.bundleUrl(bundle)
+            bundle != null && store.hasTrust -> ModelUpdates.bundleUrl(bundle)
             else -> return@async null
         }
         try {
-            ModelUpdates.open(url, environment.modelCacheDir, store.publicKeys)
+            ModelUpdates.open(url, environment.modelCacheDir, store.publicKeys, rootKey = store.rootKey, rootVersion = store.rootVersion)
         } catch (e: HapticMatException) {
             updatesUnavailable = e.message.orEmpty()
             null
