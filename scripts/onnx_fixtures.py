@@ -1,12 +1,12 @@
-"""Writes the ONNX files that pipeline/tests/onnx_proto.rs round-trips through our protobuf types
-(pipeline/src/onnx/proto.rs), with the `onnx` package's own serializer (the one ONNX Runtime's tools use):
+"""Writes the ONNX files that pipeline/crates/onnx-ptq/tests/onnx_proto.rs round-trips through our protobuf types
+(pipeline/crates/onnx-ptq/src/proto.rs), with the `onnx` package's own serializer (the one ONNX Runtime's tools use):
 
   kitchen_sink.onnx  every message and field kind the spec has that a model can carry: attributes of
                      every type, a function, sparse and external-data tensors, sequence/map/optional
                      types, metadata, training info, value_info with symbolic dimensions
 Run once with the benchmark venv (scripts/bench-quantize.sh makes it); the output is committed:
 
-  build/venv-bench/bin/python scripts/onnx_fixtures.py pipeline/tests/data/onnx
+  build/venv-bench/bin/python scripts/onnx_fixtures.py pipeline/crates/onnx-ptq/tests/data/onnx
 """
 import sys
 from pathlib import Path

@@ -9,8 +9,8 @@ use hapticmat_core::simulator::SimConfig;
 use hapticmat_core::source::{CancelToken, Pace, SourceEvent, SourceSpec, SourceStatus};
 use hapticmat_core::{Label, StateUpdate};
 use indicatif::{ProgressBar, ProgressStyle};
+use onnx_ptq::quantize::{ActivationType, CalibrationMethod, Progress, QuantizeConfig, QuantizeEvent};
 use pipeline::dataset::SimDatasetConfig;
-use pipeline::quantize::{ActivationType, CalibrationMethod, Progress, QuantizeConfig, QuantizeEvent};
 use pipeline::run::{Reporter, RunConfig};
 use pipeline::train::{TrainConfig, TrainProgress};
 use std::io::{IsTerminal, Write};
@@ -498,7 +498,7 @@ fn run_job(a: RunArgs) -> anyhow::Result<ExitCode> {
         None => pipeline::run::run(&cfg, &mut progress, &session_memory_in_child)?,
         Some(uri) => {
             anyhow::ensure!(!a.no_quantize, "MLflow tracking registers the int8 model: drop --no-quantize");
-            let client = pipeline::mlflow::Client::from_uri(&uri)?;
+            let client = mlflow_rest::Client::from_uri(&uri)?;
             let opts = pipeline::tracking::LogOptions { experiment: a.experiment, ..Default::default() };
             let tracked = pipeline::tracking::TrackedRun::start(client, opts)?;
             if !a.quiet {
@@ -750,7 +750,7 @@ fn calibration_tensors(a: &QuantizeArgs) -> anyhow::Result<Vec<pipeline::ptq::Ca
     use pipeline::ptq::CalibrationTensor;
     let (shape, data) = pipeline::npy::read_f32(&a.calibration)?;
     // Unreadable models are named by the quantizer itself; here only their inputs matter.
-    let inputs = pipeline::onnx::load(&a.model).ok().map(|m| pipeline::onnx::graph_inputs(&m)).unwrap_or_default();
+    let inputs = onnx_ptq::load(&a.model).ok().map(|m| onnx_ptq::graph_inputs(&m)).unwrap_or_default();
     if inputs.len() <= 1 {
         anyhow::ensure!(a.calibration_inputs.is_empty(), "--calibration-input is for models with several inputs");
         return Ok(vec![CalibrationTensor { name: None, shape, data }]);
@@ -876,7 +876,7 @@ fn keyring(
     signing_key: &std::path::Path,
     retired: &[PathBuf],
     k: &KeySetArgs,
-) -> anyhow::Result<pipeline::keyring::Keyring> {
+) -> anyhow::Result<hapticmat_release::keyring::Keyring> {
     let keys = pipeline::publish::read_keyring(signing_key, retired)?;
     pipeline::publish::with_key_set(keys, k.key_set.as_deref(), k.root_key.as_deref(), k.root_version)
 }
@@ -1076,7 +1076,7 @@ struct RollbackArgs {
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
     /// Days until the new manifest expires and phones refuse it (at most 400, the longest validity phones accept).
-    #[arg(long, value_name = "DAYS", default_value_t = pipeline::release::DEFAULT_EXPIRES_IN_DAYS)]
+    #[arg(long, value_name = "DAYS", default_value_t = hapticmat_release::release::DEFAULT_EXPIRES_IN_DAYS)]
     expires_in_days: u32,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
@@ -1086,7 +1086,7 @@ struct RollbackArgs {
 fn rollback(a: RollbackArgs) -> anyhow::Result<ExitCode> {
     let keys = keyring(&a.signing_key, &a.retired_key, &a.key_set)?;
     let store = open_store(&a.store, a.s3_endpoint)?;
-    let summary = pipeline::release::rollback(&store, &keys, a.to, a.expires_in_days)?;
+    let summary = hapticmat_release::release::rollback(&store, &keys, a.to, a.expires_in_days)?;
     print_release_summary("rollback", &summary);
     if let Some(path) = &a.summary {
         let json = serde_json::to_string_pretty(&summary)?;
@@ -1099,8 +1099,8 @@ fn rollback(a: RollbackArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The human lines of a release or rollback summary, on stderr.
-fn print_release_summary(command: &str, s: &pipeline::release::ReleaseSummary) {
-    use pipeline::release::ReleaseOutcome;
+fn print_release_summary(command: &str, s: &hapticmat_release::release::ReleaseSummary) {
+    use hapticmat_release::release::ReleaseOutcome;
     match s.outcome {
         ReleaseOutcome::AlreadyCurrent => eprintln!(
             "[{command}] {}: already current: sequence {} serves model {} (sha256 {}); nothing written",
@@ -1166,7 +1166,7 @@ struct PromoteArgs {
     #[arg(long, value_name = "V")]
     version: Option<semver::Version>,
     /// Days until the manifest expires and phones refuse it (at most 400, the longest validity phones accept).
-    #[arg(long, value_name = "DAYS", default_value_t = pipeline::release::DEFAULT_EXPIRES_IN_DAYS)]
+    #[arg(long, value_name = "DAYS", default_value_t = hapticmat_release::release::DEFAULT_EXPIRES_IN_DAYS)]
     expires_in_days: u32,
     /// Also write the summary (JSON) to this file, e.g. for Jenkins to archive.
     #[arg(long, value_name = "FILE")]
@@ -1177,7 +1177,7 @@ struct PromoteArgs {
 }
 
 fn promote(a: PromoteArgs) -> anyhow::Result<ExitCode> {
-    use pipeline::mlflow::promotion::Gates;
+    use pipeline::tracking::promotion::Gates;
     let client = mlflow_client(a.tracking_uri)?;
     let keys = keyring(&a.signing_key, &a.retired_key, &a.key_set)?;
     let store = open_store(&a.store, a.s3_endpoint)?;
@@ -1223,17 +1223,17 @@ fn promote(a: PromoteArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The MLflow server of `--tracking-uri`, else of MLFLOW_TRACKING_URI.
-fn mlflow_client(tracking_uri: Option<String>) -> anyhow::Result<pipeline::mlflow::Client> {
+fn mlflow_client(tracking_uri: Option<String>) -> anyhow::Result<mlflow_rest::Client> {
     let uri = pipeline::tracking::tracking_uri(tracking_uri)
         .context("no MLflow server: pass --tracking-uri or set MLFLOW_TRACKING_URI")?;
-    Ok(pipeline::mlflow::Client::from_uri(&uri)?)
+    Ok(mlflow_rest::Client::from_uri(&uri)?)
 }
 
 /// The production store of `--store`: S3 settings from the standard AWS variables, `--s3-endpoint` first.
-fn open_store(url: &str, s3_endpoint: Option<String>) -> anyhow::Result<pipeline::store::Store> {
-    let mut s3 = pipeline::store::S3Options::from_env();
+fn open_store(url: &str, s3_endpoint: Option<String>) -> anyhow::Result<hapticmat_release::store::Store> {
+    let mut s3 = hapticmat_release::store::S3Options::from_env();
     if s3_endpoint.is_some() {
         s3.endpoint = s3_endpoint;
     }
-    Ok(pipeline::store::Store::open(url, &s3)?)
+    Ok(hapticmat_release::store::Store::open(url, &s3)?)
 }

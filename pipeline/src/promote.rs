@@ -1,11 +1,11 @@
 //! `promote`, what Jenkins runs: the newest FINISHED MLflow run that passes the gates goes to the production
-//! store. MLflow picks and vouches for the bytes ([`crate::mlflow::promotion`]); the store takes them under
-//! the release protocol ([`crate::release`]); the registry's `production` alias follows last.
+//! store. MLflow picks and vouches for the bytes ([`crate::tracking::promotion`]); the store takes them under
+//! the release protocol ([`hapticmat_release::release`]); the registry's `production` alias follows last.
 //!
 //! MLflow is not trusted to decide what gets signed: the run's metrics only pick the candidate. Before the
 //! release, the promoter re-scores the candidate model itself on held-out data it simulates on its own
 //! ([`HeldOut`]: subjects no training run draws) and refuses it below the accuracy gate; and it reads no
-//! artifact larger than its bound ([`MAX_ARTIFACT_MANIFEST_BYTES`], [`crate::release::MAX_MODEL_BYTES`]).
+//! artifact larger than its bound ([`MAX_ARTIFACT_MANIFEST_BYTES`], [`hapticmat_release::release::MAX_MODEL_BYTES`]).
 //!
 //! Order matters for interruptions: nothing in the store changes before the artifact is verified, and
 //! the alias moves only after `latest.json` did, so a crash leaves the pointer old or new and a re-run
@@ -13,15 +13,15 @@
 
 use crate::dataset::{SimDatasetConfig, Windows, session_windows, simulate_sessions};
 use crate::evaluate::classify;
-use crate::keyring::Keyring;
-use crate::mlflow::Client;
-use crate::mlflow::promotion::{Gates, Rejected, fetch_verified, select_candidate, set_production_alias};
-use crate::onnx;
-use crate::release::{MAX_MODEL_BYTES, ReleaseOutcome, ReleaseRequest, ReleaseSummary, release};
-use crate::store::Store;
+use crate::tracking::promotion::{Gates, Rejected, fetch_verified, select_candidate, set_production_alias};
 use anyhow::Context;
 use hapticmat_core::inference::PresenceModel;
 use hapticmat_core::simulator::SimConfig;
+use hapticmat_release::keyring::Keyring;
+use hapticmat_release::release::{MAX_MODEL_BYTES, ReleaseOutcome, ReleaseRequest, ReleaseSummary, release};
+use hapticmat_release::store::Store;
+use mlflow_rest::Client;
+use onnx_ptq as onnx;
 use prost::Message;
 use serde::Serialize;
 
@@ -189,7 +189,7 @@ pub fn promote(
     keys: &Keyring,
     cfg: &PromoteConfig,
 ) -> anyhow::Result<PromotionSummary> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the I/O runtime")?;
+    let rt = hapticmat_release::io_runtime().context("starting the I/O runtime")?;
     let (candidate, model_bytes) = rt.block_on(async {
         let candidate = select_candidate(client, &cfg.experiment, cfg.gates).await?;
         check_artifact_sizes(client, &candidate.run_id, ARTIFACT_BOUNDS).await?;
@@ -253,7 +253,7 @@ pub fn promote(
 
 /// The artifacts the promoter reads, each with the most bytes it reads of it.
 pub const ARTIFACT_BOUNDS: &[(&str, u64)] = &[
-    (crate::mlflow::MANIFEST_FILE, MAX_ARTIFACT_MANIFEST_BYTES),
+    (crate::tracking::MANIFEST_FILE, MAX_ARTIFACT_MANIFEST_BYTES),
     (PROMOTED_ARTIFACT, MAX_MODEL_BYTES),
     (FP32_ARTIFACT, MAX_MODEL_BYTES),
 ];

@@ -4,8 +4,8 @@
 
 use crate::compare::{Comparison, compare};
 use crate::dataset::Windows;
-use crate::quantize::{MultiSliceSource, Progress, QuantizeConfig, QuantizeReport, quantize};
 use anyhow::Context;
+use onnx_ptq::quantize::{MultiSliceSource, Progress, QuantizeConfig, QuantizeReport, quantize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -73,16 +73,16 @@ pub fn quantize_file(
     gate: Option<Gate<'_>>,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<QuantizeOutcome> {
-    let model = crate::onnx::load(fp32)?;
+    let model = onnx_ptq::load(fp32)?;
     // Load ONNX Runtime before the quantizer's clock starts: its report then times quantization
     // alone, as Python's times exclude `import onnxruntime`.
-    hapticmat_core::inference::environment()?;
+    let env = hapticmat_core::inference::environment()?;
     let mut source = MultiSliceSource::new(CALIBRATION_BATCH);
     for c in calibration {
         anyhow::ensure!(!c.shape.is_empty(), "calibration windows of {:?} have no shape", c.name);
         source = source.input(c.name.as_deref(), &c.shape[1..], &c.data);
     }
-    let q = quantize(&model, &mut source, cfg, progress)?;
+    let q = quantize(env, &model, &mut source, cfg, progress)?;
 
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

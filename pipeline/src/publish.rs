@@ -1,21 +1,21 @@
 //! Publishing a model to a bucket-shaped local folder under an explicit sequence, plus the signing keys:
-//! the release protocol of [`crate::release`] (`models/<sha256>.onnx` first, then
+//! the release protocol of [`hapticmat_release::release`] (`models/<sha256>.onnx` first, then
 //! `history/<sequence>.json`, then `latest.json` last, so a reader that sees a manifest always finds the
 //! model it names), which `promote` and `rollback` use against S3 too.
 
 use crate::fsutil::write_atomic;
-use crate::keyring::Keyring;
-use crate::onnx;
-use crate::release::{ReleaseRequest, release_at};
-use crate::store::Store;
 use anyhow::{Context, ensure};
 use hapticmat_core::delivery::manifest::LATEST;
 use hapticmat_core::delivery::{Contract, Manifest, PublicKey, Signer25519};
 use hapticmat_core::inference::meta;
+use hapticmat_release::keyring::Keyring;
+use hapticmat_release::release::{ReleaseRequest, release_at};
+use hapticmat_release::store::Store;
+use onnx_ptq as onnx;
 use std::path::{Path, PathBuf};
 
 /// Days a manifest stays valid unless told otherwise; Jenkins re-signs well before.
-pub const DEFAULT_EXPIRES_IN_DAYS: u32 = 30;
+pub const DEFAULT_EXPIRES_IN_DAYS: u32 = hapticmat_release::release::DEFAULT_EXPIRES_IN_DAYS;
 
 /// What to publish and where.
 #[derive(Debug, Clone)]
@@ -161,11 +161,11 @@ pub fn model_contract(model: &onnx::proto::ModelProto) -> anyhow::Result<Contrac
 /// trusts its own store, and a rotated key must not block the next publication).
 pub fn current_sequence(store: &Path) -> anyhow::Result<Option<u64>> {
     let store = Store::local(store)?;
-    Ok(crate::release::status(&store)?.latest.map(|m| m.sequence))
+    Ok(hapticmat_release::release::status(&store)?.latest.map(|m| m.sequence))
 }
 
 /// Signs and lays out one publication in a local folder with the release protocol
-/// ([`crate::release::release_at`]): model, history entry, then `latest.json`, each written atomically.
+/// ([`hapticmat_release::release::release_at`]): model, history entry, then `latest.json`, each written atomically.
 pub fn publish(cfg: &PublishConfig, keys: &Keyring) -> anyhow::Result<Published> {
     let proto = onnx::load(&cfg.model)?;
     let contract = model_contract(&proto).with_context(|| format!("{}", cfg.model.display()))?;

@@ -8,13 +8,13 @@ use crate::evaluate::{
     ClassMetrics, Latency, RealEvaluation, RecallInterval, classify, classify_calibrated, evaluate_replay, latency,
     real_session, recall_intervals,
 };
-use crate::onnx;
 use crate::ptq::{CalibrationTensor, Gate, quantize_file};
-use crate::quantize::{CalibrationMethod, QuantizeConfig, QuantizeEvent, QuantizeReport};
 use crate::train::{EpochMetrics, PresenceNet, TrainConfig, TrainProgress, train};
 use anyhow::{Context, ensure};
 use hapticmat_core::inference::PresenceModel;
 use hapticmat_core::simulator::SimConfig;
+use onnx_ptq as onnx;
+use onnx_ptq::quantize::{CalibrationMethod, QuantizeConfig, QuantizeEvent, QuantizeReport};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -249,7 +249,7 @@ pub fn run(
 
     reporter.stage("exporting ONNX");
     let model_path = cfg.out.join(FP32_MODEL);
-    let proto = onnx::export::presence_model(&trained.weights, &Default::default());
+    let proto = crate::export::presence_model(&trained.weights, &Default::default());
     onnx::save(&proto, &model_path)?;
 
     reporter.stage("evaluating");

@@ -8,7 +8,7 @@
 //! Needs HM_MLFLOW_URL and HM_S3_URL (`eval "$(scripts/services.sh env)"`); skipped without them unless
 //! HM_REQUIRE_SERVICES=1 (scripts/test.sh sets it).
 
-use pipeline::store::{S3Options, Store};
+use hapticmat_release::store::{S3Options, Store};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -145,7 +145,7 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
     assert_eq!(on_disk["sha256"], sha.as_str(), "the archived summary is the printed one");
     assert!(summary["model_version"].is_string(), "the production alias moved: {summary}");
     let local = std::fs::read(run_dir.join("model.int8.onnx")).unwrap();
-    assert_eq!(sha, pipeline::mlflow::sha256_hex(&local), "the promoted model is the run's int8 model");
+    assert_eq!(sha, pipeline::tracking::sha256_hex(&local), "the promoted model is the run's int8 model");
 
     // Promoting again finds nothing new and writes nothing.
     let (out, again) = promote("0.5");
@@ -183,7 +183,7 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
     let (out, second) = promote("0.5");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(second["sequence"], 2, "{second}");
-    assert_eq!(second["sha256"].as_str(), Some(pipeline::mlflow::sha256_hex(&newer).as_str()), "the newest run");
+    assert_eq!(second["sha256"].as_str(), Some(pipeline::tracking::sha256_hex(&newer).as_str()), "the newest run");
     let (out, got) = fetch(&phone);
     assert!(out.status.success(), "{got} {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!((got["sequence"].as_u64(), got["outcome"].as_str()), (Some(2), Some("updated")), "{got}");
@@ -194,12 +194,12 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
     // is made to claim an accuracy of 0.9999; the promoter re-scores its model on its own held-out
     // subjects, finds it below a 0.999 gate, and signs nothing.
     let liar_run = second["source_run_id"].as_str().unwrap().to_string();
-    let client = pipeline::mlflow::Client::from_uri(&mlflow).unwrap();
+    let client = mlflow_rest::Client::from_uri(&mlflow).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let now = chrono::Utc::now().timestamp_millis();
     let lie = vec![
-        pipeline::mlflow::Metric::new(pipeline::tracking::metric_keys::INT8_TEST_ACCURACY, 0.9999, 1, now),
-        pipeline::mlflow::Metric::new(pipeline::tracking::metric_keys::INT8_ACCURACY_DROP_POINTS, 0.0, 1, now),
+        mlflow_rest::Metric::new(pipeline::tracking::metric_keys::INT8_TEST_ACCURACY, 0.9999, 1, now),
+        mlflow_rest::Metric::new(pipeline::tracking::metric_keys::INT8_ACCURACY_DROP_POINTS, 0.0, 1, now),
     ];
     rt.block_on(client.log_batch(&liar_run, lie, vec![], vec![])).unwrap();
     let (out, _) = promote("0.999");
@@ -223,9 +223,9 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
     let weak = std::fs::read(weak_dir.join("model.fp32.onnx")).unwrap();
     rt.block_on(async {
         let run = client.get_run(&liar_run).await.unwrap();
-        let mut manifest = pipeline::mlflow::promotion::read_manifest(&client, &liar_run).await.unwrap();
+        let mut manifest = pipeline::tracking::promotion::read_manifest(&client, &liar_run).await.unwrap();
         for e in manifest.artifacts.iter_mut().filter(|e| e.path == "model.int8.onnx") {
-            *e = pipeline::mlflow::ArtifactEntry::of("model.int8.onnx", &weak);
+            *e = pipeline::tracking::ArtifactEntry::of("model.int8.onnx", &weak);
         }
         client.upload_artifact(&run.info.artifact_uri, "model.int8.onnx", weak.clone()).await.unwrap();
         let bytes = serde_json::to_vec(&manifest).unwrap();
@@ -262,7 +262,7 @@ fn a_tracked_run_is_promoted_fetched_by_a_phone_and_bucket_attacks_are_refused()
         assert_eq!(v["outcome"], "rejected", "{what}: {v}");
         assert!(refused_because.iter().any(|w| err.contains(w)), "{what}: unclear reason: {err}");
         assert_eq!((v["sha256"].as_str(), v["sequence"].as_u64()), (Some(sha.as_str()), Some(3)), "{what}: {v}");
-        assert_eq!(pipeline::mlflow::sha256_hex(&std::fs::read(&served).unwrap()), sha, "{what}: cache touched");
+        assert_eq!(pipeline::tracking::sha256_hex(&std::fs::read(&served).unwrap()), sha, "{what}: cache touched");
     };
 
     // 1. The model object swapped for other bytes: a phone without the model refuses it and installs nothing.

@@ -4,11 +4,11 @@
 //! Without HM_MLFLOW_URL the stack tests print "skipped: stack not running" and pass, unless
 //! HM_REQUIRE_SERVICES=1.
 
-use pipeline::mlflow::promotion::{Gates, PromotionError, fetch_verified, select_candidate, set_production_alias};
-use pipeline::mlflow::{
-    ArtifactManifest, Auth, Client, ClientConfig, Error, MANIFEST_FILE, RetryPolicy, RunStatus, SearchRuns, sha256_hex,
+use mlflow_rest::{Auth, Client, ClientConfig, Error, RetryPolicy, RunStatus, SearchRuns};
+use pipeline::tracking::promotion::{Gates, PromotionError, fetch_verified, select_candidate, set_production_alias};
+use pipeline::tracking::{
+    self, ArtifactManifest, LogOptions, MANIFEST_FILE, TrackingError, metric_keys, sha256_hex, tag_keys,
 };
-use pipeline::tracking::{self, LogOptions, TrackingError, metric_keys, tag_keys};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -406,7 +406,7 @@ async fn fetch_verified_returns_logged_bytes_and_refuses_anything_the_manifest_d
     let ghost = ArtifactManifest {
         schema_version: 1,
         run_id: bare.run_id.clone(),
-        artifacts: vec![pipeline::mlflow::ArtifactEntry::of("model.int8.onnx", &local)],
+        artifacts: vec![pipeline::tracking::ArtifactEntry::of("model.int8.onnx", &local)],
     };
     c.upload_artifact(&bare.artifact_uri, MANIFEST_FILE, serde_json::to_vec(&ghost).unwrap()).await.unwrap();
     let e = fetch_verified(&c, &bare.run_id, "model.int8.onnx").await.unwrap_err();
@@ -437,7 +437,7 @@ async fn experiments_and_registered_models_are_got_or_created_without_races() {
 #[tokio::test]
 async fn the_stack_refuses_requests_without_valid_credentials_and_accepts_its_own() {
     let url = stack!();
-    let user = std::env::var(pipeline::mlflow::ENV_USERNAME)
+    let user = std::env::var(mlflow_rest::ENV_USERNAME)
         .expect("MLFLOW_TRACKING_USERNAME unset: eval \"$(scripts/services.sh env)\" exports the stack's credentials");
     let name = unique("auth");
     let quick = |auth: Option<Auth>| {
@@ -667,7 +667,7 @@ async fn creates_whose_answer_is_lost_are_not_made_twice() {
     let c = client(&proxy.url);
     let exp = c.get_or_create_experiment(&unique("lossy")).await.unwrap();
     let run = c
-        .create_run(&pipeline::mlflow::CreateRun {
+        .create_run(&mlflow_rest::CreateRun {
             experiment_id: exp.experiment_id.clone(),
             run_name: "lossy".into(),
             start_time: chrono::Utc::now().timestamp_millis(),
@@ -736,7 +736,7 @@ async fn a_server_answering_503_is_retried_a_bounded_number_of_times() {
     // server that keeps failing the whole thing still stops.
     let before = server.requests();
     let e = c
-        .create_run(&pipeline::mlflow::CreateRun {
+        .create_run(&mlflow_rest::CreateRun {
             experiment_id: "1".into(),
             run_name: "x".into(),
             start_time: 0,

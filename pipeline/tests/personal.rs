@@ -11,8 +11,8 @@ use hapticmat_core::personal::{
 };
 use hapticmat_core::recording::Recording;
 use hapticmat_core::state::{NUM_STATES, STATE_NAMES};
-use pipeline::onnx::export::{ExportInfo, presence_model};
-use pipeline::onnx::{Attr, GraphBuilder};
+use onnx_ptq::{Attr, GraphBuilder};
+use pipeline::export::{ExportInfo, presence_model};
 use pipeline::train::PresenceNet;
 use prost::Message;
 

@@ -37,9 +37,9 @@ fn bytes_that_are_not_a_model_are_an_error_not_a_score() {
 /// model scores below the accuracy gate here, or loses more than the drop gate against its float model.
 #[test]
 fn the_gates_are_decided_on_the_promoters_own_figures() {
-    use pipeline::mlflow::promotion::Gates;
     use pipeline::promote::{PromoteError, Reevaluation, check_gates};
     use pipeline::tracking::metric_keys::{INT8_ACCURACY_DROP_POINTS, INT8_TEST_ACCURACY};
+    use pipeline::tracking::promotion::Gates;
     let claims = [(INT8_TEST_ACCURACY.to_string(), 0.99), (INT8_ACCURACY_DROP_POINTS.to_string(), 0.0)].into();
     let measured = |int8: f64, fp32: f64| Reevaluation {
         held_out: HeldOut::default(),
@@ -62,7 +62,7 @@ fn the_gates_are_decided_on_the_promoters_own_figures() {
 /// Against the stack's MLflow: an artifact listed larger than its bound is refused before it is read.
 #[test]
 fn an_artifact_larger_than_the_promoter_reads_is_refused_before_download() {
-    use pipeline::mlflow::{Client, CreateRun};
+    use mlflow_rest::{Client, CreateRun};
     use pipeline::promote::{ARTIFACT_BOUNDS, PROMOTED_ARTIFACT, PromoteError, check_artifact_sizes};
     let Some(url) = std::env::var("HM_MLFLOW_URL").ok().filter(|u| !u.trim().is_empty()) else {
         assert_ne!(std::env::var("HM_REQUIRE_SERVICES").as_deref(), Ok("1"), "HM_MLFLOW_URL is unset");

@@ -7,19 +7,19 @@ use hapticmat_core::inference::environment;
 use hapticmat_core::personal::{USER_LOAD_LEN, USER_LOAD_NAME};
 use hapticmat_core::simulator::SimConfig;
 use hapticmat_core::state::NUM_STATES;
-use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
-use ort::value::TensorRef;
-use pipeline::dataset::{SimDatasetConfig, Windows, build_sim_dataset};
-use pipeline::onnx::export::{ExportInfo, presence_model};
-use pipeline::onnx::proto::tensor_proto::DataType;
-use pipeline::onnx::proto::{GraphProto, ModelProto, NodeProto, TensorProto};
-use pipeline::onnx::{Attr, GraphBuilder};
-use pipeline::quantize::{
+use onnx_ptq::proto::tensor_proto::DataType;
+use onnx_ptq::proto::{GraphProto, ModelProto, NodeProto, TensorProto};
+use onnx_ptq::quantize::{
     ActivationType, CalibrationMethod, CalibrationPass, CalibrationSource, FloatReason, InputBatch, MultiSliceSource,
     NoProgress, QuantizeConfig, QuantizeError, QuantizeEvent, Quantized, SliceSource, SourceError, fold_batch_norms,
     quantize,
 };
+use onnx_ptq::{Attr, GraphBuilder};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+use pipeline::dataset::{SimDatasetConfig, Windows, build_sim_dataset};
+use pipeline::export::{ExportInfo, presence_model};
 use pipeline::train::{TrainConfig, train};
 use prost::Message;
 use rand::{Rng, SeedableRng};
@@ -62,7 +62,7 @@ fn executed_ops(model: &ModelProto) -> BTreeMap<String, usize> {
         .unwrap()
         .commit_from_memory(&model.encode_to_vec())
         .unwrap();
-    let optimized = pipeline::onnx::load(&path).expect("ONNX Runtime wrote the optimized graph");
+    let optimized = onnx_ptq::load(&path).expect("ONNX Runtime wrote the optimized graph");
     let mut ops = BTreeMap::new();
     for n in &optimized.graph.unwrap().node {
         *ops.entry(n.op_type.clone().unwrap_or_default()).or_insert(0) += 1;
@@ -151,7 +151,7 @@ fn presence_source(p: &Presence, batch: usize) -> MultiSliceSource<'_> {
 fn quantize_presence(cfg: &QuantizeConfig) -> Quantized {
     let p = presence();
     let mut source = presence_source(p, 1024);
-    quantize(&p.model, &mut source, cfg, &mut NoProgress).unwrap()
+    quantize(environment().unwrap(), &p.model, &mut source, cfg, &mut NoProgress).unwrap()
 }
 
 /// Runs the presence model on the test windows, each subject with its personal calibration on
@@ -326,7 +326,7 @@ fn quantize_mobilenet(cfg: &QuantizeConfig) -> (ModelProto, Quantized) {
     let model = mobilenet_like(3);
     let calibration = random_images(512, 11);
     let mut source = SliceSource::new(&calibration, &IMAGE, 128);
-    let q = quantize(&model, &mut source, cfg, &mut NoProgress).unwrap();
+    let q = quantize(environment().unwrap(), &model, &mut source, cfg, &mut NoProgress).unwrap();
     (model, q)
 }
 
@@ -539,7 +539,7 @@ mod quantize_presence_cnn {
             }
         };
         let cfg = QuantizeConfig { method: CalibrationMethod::entropy(), ..Default::default() };
-        quantize(&p.model, &mut source, &cfg, &mut progress).unwrap();
+        quantize(environment().unwrap(), &p.model, &mut source, &cfg, &mut progress).unwrap();
         let n = Some(p.calibration.len());
         assert_eq!(
             events,
@@ -654,7 +654,8 @@ mod quantize_bad_input {
         let model = model_with_unknown_op();
         let data = random_images(64, 2);
         let mut source = SliceSource::new(&data, &IMAGE, 32);
-        let q = quantize(&model, &mut source, &QuantizeConfig::default(), &mut NoProgress).unwrap();
+        let q =
+            quantize(environment().unwrap(), &model, &mut source, &QuantizeConfig::default(), &mut NoProgress).unwrap();
         let unknown: Vec<_> = q.report.unsupported().collect();
         assert_eq!(unknown.len(), 1);
         assert_eq!((unknown[0].name.as_str(), unknown[0].op_type.as_str()), ("odd_one", "Erf"));
@@ -666,7 +667,7 @@ mod quantize_bad_input {
         assert!(mad < 0.02 * scale, "mean |Δ| {mad} for outputs up to {scale}");
 
         let strict = QuantizeConfig { strict: true, ..Default::default() };
-        let e = quantize(&model, &mut source, &strict, &mut NoProgress).unwrap_err();
+        let e = quantize(environment().unwrap(), &model, &mut source, &strict, &mut NoProgress).unwrap_err();
         assert!(matches!(e, QuantizeError::Unsupported(ref n) if n.len() == 1), "{e}");
         assert!(e.to_string().contains("odd_one (Erf: op not supported by the quantizer)"), "{e}");
     }
@@ -691,13 +692,20 @@ mod quantize_bad_input {
     fn a_model_without_graph_is_a_typed_error() {
         let data = [0f32; WINDOW_LEN];
         let mut source = SliceSource::new(&data, &[CHANNELS, WINDOW_FRAMES], 1);
-        let e = quantize(&ModelProto::default(), &mut source, &QuantizeConfig::default(), &mut NoProgress).unwrap_err();
+        let e = quantize(
+            environment().unwrap(),
+            &ModelProto::default(),
+            &mut source,
+            &QuantizeConfig::default(),
+            &mut NoProgress,
+        )
+        .unwrap_err();
         assert!(matches!(e, QuantizeError::NoGraph), "{e}");
         // Bytes that are not ONNX never reach the quantizer: the loader refuses them.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("junk.onnx");
         std::fs::write(&path, b"this is not a protobuf at all").unwrap();
-        assert!(matches!(pipeline::onnx::load(&path), Err(pipeline::onnx::OnnxError::NotOnnx { .. })));
+        assert!(matches!(onnx_ptq::load(&path), Err(onnx_ptq::OnnxError::NotOnnx { .. })));
     }
 
     #[test]
@@ -710,12 +718,15 @@ mod quantize_bad_input {
             &[USER_LOAD_LEN],
             &loads,
         );
-        let e = quantize(&p.model, &mut source, &QuantizeConfig::default(), &mut NoProgress).unwrap_err();
+        let e = quantize(environment().unwrap(), &p.model, &mut source, &QuantizeConfig::default(), &mut NoProgress)
+            .unwrap_err();
         assert!(matches!(e, QuantizeError::BatchShape { batch: 1, .. }), "{e}");
         assert_eq!(e.to_string(), "calibration batch 1: input 'window' has shape [4, 5, 20], expected [batch, 4, 20]");
         // A two-input model fed only its windows names the input that is missing.
         let mut windows_only = SliceSource::new(&p.calibration.x, &[CHANNELS, WINDOW_FRAMES], 4).for_input(INPUT_NAME);
-        let e = quantize(&p.model, &mut windows_only, &QuantizeConfig::default(), &mut NoProgress).unwrap_err();
+        let e =
+            quantize(environment().unwrap(), &p.model, &mut windows_only, &QuantizeConfig::default(), &mut NoProgress)
+                .unwrap_err();
         assert_eq!(e.to_string(), "calibration batch 1: input 'user_load' [batch, 2] is missing");
     }
 
@@ -727,7 +738,8 @@ mod quantize_bad_input {
             &[USER_LOAD_LEN],
             &[],
         );
-        let e = quantize(&p.model, &mut source, &QuantizeConfig::default(), &mut NoProgress).unwrap_err();
+        let e = quantize(environment().unwrap(), &p.model, &mut source, &QuantizeConfig::default(), &mut NoProgress)
+            .unwrap_err();
         assert!(matches!(e, QuantizeError::EmptyCalibration { .. }), "{e}");
         assert_eq!(
             e.to_string(),
@@ -740,11 +752,12 @@ mod quantize_bad_input {
         let p = presence();
         let data = p.calibration.x[..2 * WINDOW_LEN].to_vec();
         let mut failing = Flaky { data: data.clone(), served: 0, passes: 0, fail: true };
-        let e = quantize(&p.model, &mut failing, &QuantizeConfig::default(), &mut NoProgress).unwrap_err();
+        let e = quantize(environment().unwrap(), &p.model, &mut failing, &QuantizeConfig::default(), &mut NoProgress)
+            .unwrap_err();
         assert_eq!(e.to_string(), "calibration source failed: disk on fire");
         let mut shrinking = Flaky { data, served: 0, passes: 0, fail: false };
         let cfg = QuantizeConfig { method: CalibrationMethod::percentile(), ..Default::default() };
-        let e = quantize(&p.model, &mut shrinking, &cfg, &mut NoProgress).unwrap_err();
+        let e = quantize(environment().unwrap(), &p.model, &mut shrinking, &cfg, &mut NoProgress).unwrap_err();
         assert!(matches!(e, QuantizeError::NotRestartable { first: 6, second: 4 }), "{e}");
     }
 
@@ -763,7 +776,7 @@ mod quantize_bad_input {
         let data: Vec<f32> = (0..64 * 8).map(|i| ((i * 37 % 17) as f32 - 8.0) / 4.0).collect();
         let mut source = SliceSource::new(&data, &[8], 16);
         let cfg = QuantizeConfig { float_prefix: false, ..Default::default() };
-        let q = quantize(&model, &mut source, &cfg, &mut NoProgress).unwrap();
+        let q = quantize(environment().unwrap(), &model, &mut source, &cfg, &mut NoProgress).unwrap();
         assert_eq!(q.report.opset, (11, 13));
         let (agree, _) = agreement(&run(&model, &[8], &data), &run(&q.model, &[8], &data), 4);
         assert!(agree >= 0.9, "{agree}");

@@ -1,4 +1,4 @@
-//! The production release protocol (`pipeline::release`) and its store (`pipeline::store`), against a
+//! The production release protocol (`hapticmat_release::release`) and its store (`hapticmat_release::store`), against a
 //! local folder always and against the real SeaweedFS when the stack runs (HM_S3_URL; admin credentials
 //! from HM_S3_ACCESS_KEY / HM_S3_SECRET_KEY, defaulting to the dev stack's). Each S3 test works under its
 //! own prefix of the `production` bucket and deletes it afterwards. What a phone sees is checked with the
@@ -9,12 +9,12 @@ mod support;
 use hapticmat_core::delivery::manifest::LATEST;
 use hapticmat_core::delivery::{Manifest, UpdateStatus};
 use hapticmat_core::delivery::{Signer25519, UpdateError};
-use pipeline::keyring::Keyring;
-use pipeline::release::{
+use hapticmat_release::keyring::Keyring;
+use hapticmat_release::release::{
     MAX_MODEL_BYTES, MAX_SEQUENCE_STEP, ReleaseError, ReleaseOutcome, ReleaseRequest, ReleaseSummary, plan_release,
     release, release_at, rollback,
 };
-use pipeline::store::{RetryPolicy, S3Options, Store, StoreError};
+use hapticmat_release::store::{RetryPolicy, S3Options, Store, StoreError};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
@@ -134,7 +134,7 @@ fn stores(what: &str) -> Vec<TestStore> {
 }
 
 fn request(model: &Path, run: &str) -> ReleaseRequest {
-    let proto = pipeline::onnx::load(model).unwrap();
+    let proto = onnx_ptq::load(model).unwrap();
     ReleaseRequest {
         model_bytes: std::fs::read(model).unwrap(),
         contract: pipeline::publish::model_contract(&proto).unwrap(),
@@ -208,7 +208,7 @@ fn a_second_model_takes_the_next_sequence_and_rollback_republishes_the_first() {
 
         let again = rollback(&ts.store, &signer, 1, 30).unwrap();
         assert_eq!((again.outcome, again.sequence), (ReleaseOutcome::AlreadyCurrent, 3), "{}", ts.kind);
-        let status = pipeline::release::status(&ts.store).unwrap();
+        let status = hapticmat_release::release::status(&ts.store).unwrap();
         assert_eq!(status.history, vec![1, 2, 3]);
         assert_eq!(status.latest.map(|m| m.sequence), Some(3));
 
@@ -246,7 +246,7 @@ fn two_releases_planned_from_the_same_start_have_one_winner() {
         assert!(lost.to_string().contains("latest.json changed during promotion"), "{lost}");
         assert_eq!(latest(&ts).sequence, 5);
         // The loser's history entry stays unused, and the next release goes above it and the pointer.
-        assert_eq!(pipeline::release::status(&ts.store).unwrap().history, vec![1, 2, 5]);
+        assert_eq!(hapticmat_release::release::status(&ts.store).unwrap().history, vec![1, 2, 5]);
         assert_eq!(latest(&ts).source_run_id, "run-d");
     }
 }
@@ -458,7 +458,12 @@ fn unverified_latest_implausible_jumps_and_overflow_are_refused() {
 
         ts.store.put(LATEST, &good_latest, "restore").unwrap();
         assert!(phone_keeps(&ts, cache.path(), 1, &a.sha256).is_none(), "{}", ts.kind);
-        assert_eq!(pipeline::release::status(&ts.store).unwrap().history, vec![1], "{}: nothing signed", ts.kind);
+        assert_eq!(
+            hapticmat_release::release::status(&ts.store).unwrap().history,
+            vec![1],
+            "{}: nothing signed",
+            ts.kind
+        );
     }
 }
 
@@ -619,7 +624,7 @@ fn a_validity_phones_would_refuse_is_refused_before_anything_is_written() {
     let e = rollback(&ts.store, &fx.keyring(), 1, MAX_VALIDITY_DAYS as u32 + 1).unwrap_err();
     assert!(matches!(e, ReleaseError::ValidityTooLong { .. }), "{e}");
     assert_eq!(
-        pipeline::release::status(&ts.store).unwrap().latest.map(|m| m.sequence),
+        hapticmat_release::release::status(&ts.store).unwrap().latest.map(|m| m.sequence),
         Some(1),
         "nothing else was written"
     );

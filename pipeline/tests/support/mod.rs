@@ -9,7 +9,7 @@ use hapticmat_core::delivery::{
     Manifest, PinnedKeys, Signer25519, TransportConfig, UpdateError, Updater, UpdaterConfig,
 };
 use hapticmat_core::inference::meta;
-use pipeline::onnx::proto::StringStringEntryProto;
+use onnx_ptq::proto::StringStringEntryProto;
 use pipeline::publish::{PublishConfig, publish};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -39,8 +39,8 @@ impl Fixture {
     }
 
     /// The publisher's keyring: the signing key alone.
-    pub fn keyring(&self) -> pipeline::keyring::Keyring {
-        pipeline::keyring::Keyring::new(self.signer())
+    pub fn keyring(&self) -> hapticmat_release::keyring::Keyring {
+        hapticmat_release::keyring::Keyring::new(self.signer())
     }
 
     /// The pinned key set of the app.
@@ -89,10 +89,10 @@ pub fn fixture() -> &'static Fixture {
 
 /// Copies a model, setting one metadata entry.
 fn variant(src: &Path, dst: &Path, key: &str, value: &str) {
-    let mut m = pipeline::onnx::load(src).expect("model");
+    let mut m = onnx_ptq::load(src).expect("model");
     m.metadata_props.retain(|p| p.key.as_deref() != Some(key));
     m.metadata_props.push(StringStringEntryProto { key: Some(key.into()), value: Some(value.into()) });
-    pipeline::onnx::save(&m, dst).expect("save model");
+    onnx_ptq::save(&m, dst).expect("save model");
 }
 
 /// SHA-256 of a file, hex.

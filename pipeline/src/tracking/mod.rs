@@ -6,15 +6,20 @@
 //! (last artifact) → model version → status FINISHED. Anything failing after the run exists sets it
 //! FAILED with a `failure_reason` tag (best effort) and returns the original error.
 
-use crate::mlflow::{
-    self, ArtifactEntry, ArtifactManifest, Client, CreateRun, MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, Metric, Param,
-    RunStatus, RunTag,
-};
+pub mod manifest;
+pub mod promotion;
+
+pub use manifest::{ArtifactEntry, ArtifactManifest, MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, sha256_hex};
+
 use crate::run::{DATA_DIR, FP32_MODEL, INT8_MODEL, REPORT_JSON, REPORT_MD};
+use mlflow_rest::{Client, CreateRun, Metric, Param, RunStatus, RunTag};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+
+/// The registered model's alias `promote` moves to the version it publishes.
+pub const PRODUCTION_ALIAS: &str = "production";
 
 /// Experiment runs go to unless told otherwise.
 pub const DEFAULT_EXPERIMENT: &str = "hapticmat-presence";
@@ -113,7 +118,7 @@ pub mod tag_keys {
 pub enum TrackingError {
     /// Talking to MLflow failed.
     #[error(transparent)]
-    Mlflow(#[from] mlflow::Error),
+    Mlflow(#[from] mlflow_rest::Error),
     /// A file of the run folder cannot be read.
     #[error("reading {}: {source}", .path.display())]
     Read {
@@ -244,7 +249,7 @@ pub struct LogSummary {
 
 /// The tracking URI from the command line, else `MLFLOW_TRACKING_URI` (empty counts as unset).
 pub fn tracking_uri(arg: Option<String>) -> Option<String> {
-    arg.or_else(|| std::env::var(mlflow::ENV_TRACKING_URI).ok()).filter(|s| !s.trim().is_empty())
+    arg.or_else(|| std::env::var(mlflow_rest::ENV_TRACKING_URI).ok()).filter(|s| !s.trim().is_empty())
 }
 
 /// The commit of the checkout in the working directory (`git rev-parse HEAD`), else env `GIT_COMMIT`
@@ -469,9 +474,9 @@ pub async fn start_run(client: &Client, opts: &LogOptions) -> Result<StartedRun>
 
 /// Sets a run FAILED with a `failure_reason` tag (cut to [`MAX_FAILURE_REASON_CHARS`]). The status is
 /// set even if the tag cannot be.
-pub async fn mark_failed(client: &Client, run_id: &str, reason: &str) -> Result<(), mlflow::Error> {
+pub async fn mark_failed(client: &Client, run_id: &str, reason: &str) -> Result<(), mlflow_rest::Error> {
     let tag = client
-        .set_tag(run_id, tag_keys::FAILURE_REASON, &mlflow::truncate_chars(reason, MAX_FAILURE_REASON_CHARS))
+        .set_tag(run_id, tag_keys::FAILURE_REASON, &mlflow_rest::truncate_chars(reason, MAX_FAILURE_REASON_CHARS))
         .await;
     client.update_run(run_id, RunStatus::Failed, Some(now_ms())).await?;
     tag
@@ -555,7 +560,7 @@ async fn check_stored(client: &Client, run: &StartedRun, manifest: &ArtifactMani
     for a in &manifest.artifacts {
         let stored = listed.iter().find(|f| f.path == a.path).and_then(|f| f.file_size);
         if stored != Some(a.size as i64) {
-            return Err(mlflow::Error::BadResponse {
+            return Err(mlflow_rest::Error::BadResponse {
                 server: client.server().to_string(),
                 step: format!("check uploaded artifact {}", a.path),
                 reason: format!(
@@ -585,9 +590,9 @@ pub async fn log_run_dir(client: &Client, dir: &Path, opts: &LogOptions) -> Resu
 
 /// The blocking face of tracking for `pipeline run --tracking-uri`: the MLflow run is created when this
 /// is made, before the work it records; [`TrackedRun::track`] then runs the work and logs its folder.
-/// Owns a small tokio runtime; do not use it from inside another runtime.
+/// Drives its requests on the process's shared I/O runtime ([`hapticmat_release::io_runtime`]); do not use it from inside another runtime.
 pub struct TrackedRun {
-    runtime: tokio::runtime::Runtime,
+    runtime: &'static tokio::runtime::Runtime,
     client: Client,
     run: StartedRun,
     opts: LogOptions,
@@ -596,8 +601,7 @@ pub struct TrackedRun {
 impl TrackedRun {
     /// Creates the experiment (if missing) and a RUNNING run. Blocks.
     pub fn start(client: Client, opts: LogOptions) -> Result<TrackedRun> {
-        let runtime =
-            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(TrackingError::Runtime)?;
+        let runtime = hapticmat_release::io_runtime().map_err(TrackingError::Runtime)?;
         let run = runtime.block_on(start_run(&client, &opts))?;
         Ok(TrackedRun { runtime, client, run, opts })
     }
@@ -640,8 +644,7 @@ impl TrackedRun {
 
 /// [`log_run_dir`] for callers without a runtime. Blocks.
 pub fn log_run_dir_blocking(client: &Client, dir: &Path, opts: &LogOptions) -> Result<LogSummary> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(TrackingError::Runtime)?;
-    runtime.block_on(log_run_dir(client, dir, opts))
+    hapticmat_release::io_runtime().map_err(TrackingError::Runtime)?.block_on(log_run_dir(client, dir, opts))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use super::graph::{Index, Names, attr, display_name, op, set_attr_float, set_att
 use super::params::{Params, QuantTensor, qrange};
 use super::plan::{Plan, Role};
 use super::tensors::{f32_tensor, i32_tensor, q8_tensor};
-use crate::onnx::proto::{GraphProto, NodeProto, TensorProto};
+use crate::proto::{GraphProto, NodeProto, TensorProto};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What the rewrite did.

@@ -7,7 +7,7 @@
 use super::QuantizeError;
 use super::graph::{Names, attr, attr_float, attr_int, is_default_domain, op, set_attr_int, take_attr};
 use super::tensors::{f32_tensor, i64_tensor};
-use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, type_proto};
+use crate::proto::{GraphProto, ModelProto, NodeProto, type_proto};
 use std::collections::HashMap;
 
 /// Lowest default-domain opset of a quantized model (per-channel `DequantizeLinear`).
@@ -261,7 +261,7 @@ fn known_ranks(g: &GraphProto) -> HashMap<String, i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::{Attr, GraphBuilder};
+    use crate::{Attr, GraphBuilder};
 
     fn model(opset: i64, build: impl FnOnce(&mut GraphBuilder)) -> ModelProto {
         let mut b = GraphBuilder::new("t");

@@ -3,12 +3,12 @@
 //! convolutions are written as 2-D ones over `[N, C, 1, T]`, numerically the same, because that is
 //! the form mobile execution providers (XNNPACK) accelerate.
 
-use super::{Attr, GraphBuilder, proto::ModelProto};
 use crate::train::{C1, C2, FC1_IN, H, INPUT_SCALE, K, NetWeights};
 use hapticmat_core::features::{CHANNELS, FEATURE_VERSION, INPUT_NAME, OUTPUT_NAME, WINDOW_FRAMES};
 use hapticmat_core::inference::meta;
 use hapticmat_core::personal::{USER_LOAD_LEN, USER_LOAD_NAME};
 use hapticmat_core::state::{NUM_STATES, STATE_NAMES};
+use onnx_ptq::{Attr, GraphBuilder, proto::ModelProto};
 
 /// Extra metadata written into the model besides the feature contract.
 #[derive(Debug, Clone, Default)]

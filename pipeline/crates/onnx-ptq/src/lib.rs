@@ -1,8 +1,14 @@
-//! ONNX files written by this crate: the protobuf types, a small graph builder, reading and
-//! atomic writing. candle cannot export ONNX, so the exporter is ours.
+//! ONNX models in Rust without Python or `protoc`: the protobuf types of `onnx.proto` ([`proto`], proven
+//! by round-trip tests against files the `onnx` package wrote), a small graph builder ([`GraphBuilder`]),
+//! reading and atomic writing ([`load`], [`save`]), and post-training static quantization to int8 in QDQ
+//! format, calibrated through ONNX Runtime ([`quantize`]) — the Rust counterpart of ONNX Runtime's Python
+//! `quantize_static`, which nothing else in Rust provides (it inserts the activation QDQ pairs too).
+//!
+//! Nothing here knows the model it is used for: the HapticMat pipeline builds its presence model with
+//! [`GraphBuilder`] (`pipeline::export`) and quantizes it with [`quantize::quantize`].
 
-pub mod export;
 pub mod proto;
+pub mod quantize;
 
 use prost::Message;
 use proto::tensor_proto::DataType;
@@ -42,8 +48,23 @@ pub fn load(path: &Path) -> Result<ModelProto, OnnxError> {
 
 /// Encodes and writes a model atomically: a temporary file in the same directory, fsync, rename.
 pub fn save(model: &ModelProto, path: &Path) -> Result<(), OnnxError> {
-    crate::fsutil::write_atomic(path, &model.encode_to_vec())
+    write_atomic(path, &model.encode_to_vec())
         .map_err(|source| OnnxError::Io { path: path.display().to_string(), source })
+}
+
+/// A temporary file beside `path`, written and fsynced, renamed over `path`, then the folder fsynced: a
+/// reader sees the old file or the whole new one, never a part.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new().prefix(".onnx-tmp-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Builds a graph node by node.

@@ -8,7 +8,7 @@ use super::graph::Index;
 use super::plan::{ActSource, Plan};
 use super::tensors::read_f32;
 use super::{ActivationType, QuantizeConfig, QuantizeError};
-use crate::onnx::proto::GraphProto;
+use crate::proto::GraphProto;
 use std::collections::HashMap;
 
 /// Integer range of a type: symmetric int8 leaves out −128 so that ±r map to ±127.

@@ -1,9 +1,9 @@
-//! Our hand-written ONNX protobuf types (`pipeline::onnx::proto`) against files the `onnx` package's
+//! Our hand-written ONNX protobuf types (`onnx_ptq::proto`) against files the `onnx` package's
 //! own serializer wrote (tests/data/onnx, with their provenance): decoding and encoding again must give
 //! the same bytes. A field our types lack would be dropped on decode, a wrong tag, type or packing would
 //! be encoded differently — either changes the bytes.
 
-use pipeline::onnx::proto::ModelProto;
+use onnx_ptq::proto::ModelProto;
 use prost::Message;
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 use super::QuantizeError;
 use super::graph::{Index, Names, attr_float, attr_int, display_name, is_default_domain, op};
 use super::tensors::{f32_tensor, read_f32};
-use crate::onnx::proto::GraphProto;
+use crate::proto::GraphProto;
 use std::collections::HashSet;
 
 /// ONNX's default BatchNormalization epsilon.
@@ -135,7 +135,7 @@ fn missing(name: &str) -> QuantizeError {
 }
 
 /// Replaces the initializer of the same name, or adds it.
-fn put_initializer(g: &mut GraphProto, t: crate::onnx::proto::TensorProto) {
+fn put_initializer(g: &mut GraphProto, t: crate::proto::TensorProto) {
     match g.initializer.iter_mut().find(|i| i.name == t.name) {
         Some(slot) => *slot = t,
         None => g.initializer.push(t),
@@ -158,7 +158,7 @@ pub(crate) fn drop_unused_initializers(g: &mut GraphProto) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::{Attr, GraphBuilder};
+    use crate::{Attr, GraphBuilder};
 
     #[test]
     fn conv_and_batch_norm_become_one_conv_with_scaled_weights() {

@@ -6,7 +6,8 @@
 use super::graph::{FLOAT, Index};
 use super::histogram::{Histogram, MinMax};
 use super::{CalibrationMethod, CalibrationPass, Progress, QuantizeConfig, QuantizeError, QuantizeEvent};
-use crate::onnx::proto::{GraphProto, ModelProto, TypeProto, ValueInfoProto, tensor_shape_proto, type_proto};
+use crate::proto::{GraphProto, ModelProto, TypeProto, ValueInfoProto, tensor_shape_proto, type_proto};
+use ort::environment::Environment;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
@@ -368,8 +369,7 @@ fn runtime<E: std::fmt::Display>(e: E) -> QuantizeError {
 /// float model is deployed with. Requested tensors are graph outputs, which the optimizer keeps; fusing
 /// the rest (Conv+Relu, blocked layouts) makes calibration about 3× faster than ONNX Runtime's own
 /// calibrator, which disables all optimizations.
-fn session(model: &ModelProto, threads: Option<usize>) -> Result<Session, QuantizeError> {
-    let env = hapticmat_core::inference::environment().map_err(runtime)?;
+fn session(env: &Environment, model: &ModelProto, threads: Option<usize>) -> Result<Session, QuantizeError> {
     let mut builder = Session::builder(env)
         .map_err(runtime)?
         .with_optimization_level(GraphOptimizationLevel::Level3)
@@ -435,6 +435,7 @@ impl Pass<'_> {
 
 /// Calibrates `tensors` of `model` on `source` with the configured method.
 pub(crate) fn calibrate(
+    env: &Environment,
     model: &ModelProto,
     inputs: &[ModelInput],
     tensors: &[String],
@@ -444,7 +445,7 @@ pub(crate) fn calibrate(
 ) -> Result<Calibrated, QuantizeError> {
     let input_names: HashSet<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let augmented = augment(model, tensors, &input_names);
-    let mut session = session(&augmented, cfg.threads)?;
+    let mut session = session(env, &augmented, cfg.threads)?;
     let output_index: HashMap<&str, usize> = session.outputs().iter().enumerate().map(|(k, o)| (o.name(), k)).collect();
     let feeds = tensors
         .iter()

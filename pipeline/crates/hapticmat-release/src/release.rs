@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 pub type Result<T, E = ReleaseError> = std::result::Result<T, E>;
 
 /// Days a manifest stays valid unless told otherwise; Jenkins re-signs well before.
-pub const DEFAULT_EXPIRES_IN_DAYS: u32 = crate::publish::DEFAULT_EXPIRES_IN_DAYS;
+pub const DEFAULT_EXPIRES_IN_DAYS: u32 = 30;
 
 /// Largest model the publisher signs: what a phone accepts by default
 /// ([`hapticmat_core::delivery::updater::DEFAULT_MAX_MODEL_BYTES`]); also the most it reads of a model object.
@@ -46,7 +46,7 @@ pub const MAX_PENDING_HISTORY: usize = 256;
 pub struct ReleaseRequest {
     /// The ONNX model's bytes.
     pub model_bytes: Vec<u8>,
-    /// The feature/label contract it serves (see [`crate::publish::model_contract`]).
+    /// The feature/label contract it serves (the pipeline's `publish::model_contract` reads it from the model).
     pub contract: Contract,
     /// The training run it comes from (MLflow run id).
     pub source_run_id: String,

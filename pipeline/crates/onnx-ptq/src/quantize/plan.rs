@@ -21,8 +21,8 @@
 use super::graph::{FLOAT, Index, attr_int, display_name, is_default_domain, op};
 use super::tensors::{numel, read_f32};
 use super::{FloatNode, FloatReason, QuantizeConfig};
-use crate::onnx::proto::GraphProto;
-use crate::onnx::proto::tensor_proto::DataType;
+use crate::proto::GraphProto;
+use crate::proto::tensor_proto::DataType;
 use std::collections::{HashMap, HashSet};
 
 /// What a node becomes.
@@ -438,7 +438,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::{Attr, GraphBuilder};
+    use crate::{Attr, GraphBuilder};
 
     fn planned(cfg: &QuantizeConfig, build: impl FnOnce(&mut GraphBuilder)) -> (GraphProto, Plan) {
         let mut b = GraphBuilder::new("t");

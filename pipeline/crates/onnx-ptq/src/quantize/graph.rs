@@ -2,9 +2,9 @@
 //! topological order, constants as initializers, attribute access, fresh names and element types.
 
 use super::QuantizeError;
-use crate::onnx::proto::attribute_proto::AttributeType;
-use crate::onnx::proto::tensor_proto::DataType;
-use crate::onnx::proto::{AttributeProto, GraphProto, NodeProto, TensorProto, type_proto};
+use crate::proto::attribute_proto::AttributeType;
+use crate::proto::tensor_proto::DataType;
+use crate::proto::{AttributeProto, GraphProto, NodeProto, TensorProto, type_proto};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
@@ -308,7 +308,7 @@ pub(crate) fn elem_types(g: &GraphProto) -> HashMap<String, i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::{Attr, GraphBuilder};
+    use crate::{Attr, GraphBuilder};
 
     fn graph(build: impl FnOnce(&mut GraphBuilder)) -> GraphProto {
         let mut b = GraphBuilder::new("t");

@@ -2,11 +2,9 @@
 //! artifacts only if they match the run's manifest, and move the registered model's `production` alias.
 
 use super::PRODUCTION_ALIAS;
-use super::client::Client;
-use super::error::Error;
 use super::manifest::{ArtifactManifest, MANIFEST_FILE, MANIFEST_SCHEMA_VERSION, sha256_hex};
-use super::types::{ModelVersion, Run, RunStatus, SearchRuns};
-use crate::tracking::metric_keys::{INT8_ACCURACY_DROP_POINTS, INT8_TEST_ACCURACY};
+use super::metric_keys::{INT8_ACCURACY_DROP_POINTS, INT8_TEST_ACCURACY};
+use mlflow_rest::{Client, Error, ModelVersion, Run, RunStatus, SearchRuns};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -306,7 +304,7 @@ pub async fn set_production_alias(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mlflow::{Metric, RunData, RunInfo};
+    use mlflow_rest::{Metric, RunData, RunInfo};
 
     fn run(status: RunStatus, metrics: &[(&str, f64)]) -> Run {
         Run {

@@ -30,7 +30,7 @@ mod plan;
 mod qdq;
 mod tensors;
 
-use crate::onnx::proto::ModelProto;
+use crate::proto::ModelProto;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -461,9 +461,10 @@ impl Progress for NoProgress {
 }
 
 /// Quantizes `model` to int8 QDQ, calibrating activations on `calibration` through ONNX Runtime (CPU
-/// work and one ONNX Runtime session; loads the runtime on first use). The source is read once for
+/// work and one session in `env`, the caller's ONNX Runtime environment). The source is read once for
 /// min-max and twice for percentile and entropy; memory does not depend on its length.
 pub fn quantize(
+    env: &ort::environment::Environment,
     model: &ModelProto,
     calibration: &mut dyn CalibrationSource,
     cfg: &QuantizeConfig,
@@ -497,7 +498,7 @@ pub fn quantize(
     let calibration_started = Instant::now();
     let inputs = calibrate::model_inputs(graph)?;
     let wanted = plan.calibrated_tensors();
-    let calibrated = calibrate::calibrate(&model, &inputs, &wanted, cfg, calibration, progress)?;
+    let calibrated = calibrate::calibrate(env, &model, &inputs, &wanted, cfg, calibration, progress)?;
     let calibration_seconds = calibration_started.elapsed().as_secs_f64();
 
     progress.event(QuantizeEvent::Stage("writing QuantizeLinear/DequantizeLinear"));

@@ -308,7 +308,7 @@ enum Backend {
 /// The production store. Blocking calls (network or file I/O): do not call from inside an async runtime.
 pub struct Store {
     backend: Backend,
-    runtime: tokio::runtime::Runtime,
+    runtime: &'static tokio::runtime::Runtime,
     name: String,
 }
 
@@ -747,14 +747,9 @@ impl Store {
     }
 }
 
-/// One worker thread drives the sockets and timers, so that several threads may block on the same store
-/// at once (a current-thread runtime lets only one of them drive I/O, and the others' requests stall).
-fn runtime(name: &str) -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .thread_name("hapticmat-store")
-        .build()
+/// The process's shared I/O runtime ([`crate::io_runtime`]).
+fn runtime(name: &str) -> Result<&'static tokio::runtime::Runtime> {
+    crate::io_runtime()
         .map_err(|e| StoreError::Config { store: name.to_string(), reason: format!("async runtime: {e}") })
 }
 

@@ -2,8 +2,8 @@
 //! field), quantized tensors, scales and zero points are written as raw little-endian data.
 
 use super::QuantizeError;
-use crate::onnx::proto::TensorProto;
-use crate::onnx::proto::tensor_proto::{DataLocation, DataType};
+use crate::proto::TensorProto;
+use crate::proto::tensor_proto::{DataLocation, DataType};
 
 /// Number of elements of a tensor of these dimensions (a scalar has one).
 pub(crate) fn numel(dims: &[i64]) -> Option<usize> {
