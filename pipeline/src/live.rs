@@ -2,6 +2,8 @@
 //! recorder that writes the makers' CSV format.
 
 use chrono::{Local, NaiveDateTime};
+use hapticmat_core::features::{Baseline, BaselineEvent, CalibrationError};
+use hapticmat_core::monitor::MonitorEvent;
 use hapticmat_core::recording::{RecordingRow, RecordingWriter};
 use hapticmat_core::source::{CancelToken, FrameSource, SourceError, SourceEvent, SourceStatus};
 use hapticmat_core::{Label, StateUpdate};
@@ -75,6 +77,50 @@ impl FatalWatch {
     /// The fatal error, if the source reported one.
     pub fn into_error(self) -> Option<SourceError> {
         self.0
+    }
+}
+
+/// This mat's saved baseline, as `monitor --baseline FILE` keeps it: the empty-mat pressures survive a
+/// restart, so a session that starts with someone already on the mat still has a baseline.
+///
+/// The rule: at the start, the file is used when it exists, unless the user asked to calibrate again
+/// (then the new calibration replaces it); a file that exists but cannot be read is an error, never
+/// silently ignored. During the session, every baseline the monitor takes — an explicit calibration or a
+/// still stretch taken automatically — is saved atomically over it; a refused calibration saves nothing.
+#[derive(Debug, Clone)]
+pub struct BaselineFile {
+    path: PathBuf,
+    recalibrate: bool,
+}
+
+impl BaselineFile {
+    /// The file at `path`; `recalibrate` when this session calibrates anew and must not start from it.
+    pub fn new(path: impl Into<PathBuf>, recalibrate: bool) -> Self {
+        BaselineFile { path: path.into(), recalibrate }
+    }
+
+    /// Where it lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The baseline to start from: `None` when recalibrating or when nothing was saved yet (file I/O).
+    pub fn load(&self) -> Result<Option<Baseline>, CalibrationError> {
+        if self.recalibrate || !self.path.exists() {
+            return Ok(None);
+        }
+        Baseline::load(&self.path).map(Some)
+    }
+
+    /// Saves the baseline a monitor event carries, if it carries one (file I/O); `None` for every other
+    /// event.
+    pub fn on_event<'e>(&self, event: &'e MonitorEvent) -> Option<Result<&'e Baseline, CalibrationError>> {
+        match event {
+            MonitorEvent::Baseline(BaselineEvent::Calibrated(b) | BaselineEvent::AutoBaseline(b)) => {
+                Some(b.save(&self.path).map(|()| b))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -226,5 +272,47 @@ mod tests {
         assert!(r.rows.iter().all(|row| row.label == Some(Label::State(PresenceState::Absent))));
         let span = (r.rows.last().unwrap().timestamp - r.rows[0].timestamp).num_milliseconds();
         assert!((29_000..=30_000).contains(&span), "{span} ms");
+    }
+
+    fn calibrated(p: f32) -> MonitorEvent {
+        MonitorEvent::Baseline(BaselineEvent::Calibrated(Baseline { pressures: [p, p + 1.0, p + 2.0, p + 3.0] }))
+    }
+
+    #[test]
+    fn a_saved_baseline_is_used_next_session_unless_the_user_calibrates_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mat.baseline.json");
+        let file = BaselineFile::new(&path, false);
+        assert_eq!(file.load().unwrap(), None, "nothing saved yet");
+
+        let event = calibrated(98_000.0);
+        let saved = file.on_event(&event).expect("a calibration is saved").unwrap();
+        assert_eq!(saved.pressures[0], 98_000.0);
+        assert_eq!(file.load().unwrap().map(|b| b.pressures), Some([98_000.0, 98_001.0, 98_002.0, 98_003.0]));
+        assert_eq!(BaselineFile::new(&path, true).load().unwrap(), None, "recalibrating ignores the file");
+
+        // An automatic baseline replaces it too; a refused calibration and other events save nothing.
+        let auto = MonitorEvent::Baseline(BaselineEvent::AutoBaseline(Baseline { pressures: [99_000.0; 4] }));
+        assert!(file.on_event(&auto).unwrap().is_ok());
+        let refused = MonitorEvent::Baseline(BaselineEvent::CalibrationFailed(CalibrationError::TooFewFrames {
+            frames: 3,
+            needed: 10,
+        }));
+        assert!(file.on_event(&refused).is_none());
+        assert_eq!(file.load().unwrap().map(|b| b.pressures), Some([99_000.0; 4]));
+    }
+
+    #[test]
+    fn a_damaged_baseline_file_is_an_error_naming_it_not_a_silent_fresh_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mat.baseline.json");
+        std::fs::write(&path, b"{\"pressures\": [1, 2").unwrap();
+        let e = BaselineFile::new(&path, false).load().unwrap_err();
+        assert!(matches!(e, CalibrationError::File { .. }), "{e:?}");
+        assert!(e.to_string().contains("mat.baseline.json"), "{e}");
+        // Saving where no file can be written (its "folder" is a file) fails with the path; the session goes on.
+        let unwritable = BaselineFile::new(path.join("b.json"), false);
+        let e = unwritable.on_event(&calibrated(98_000.0)).unwrap().unwrap_err();
+        assert!(e.to_string().contains("b.json"), "{e}");
     }
 }
