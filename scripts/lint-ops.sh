@@ -17,15 +17,16 @@
 #                agent label; withCredentials only on an agent that never builds, after the build stage,
 #                around exactly one shell step; no credentials() in environment; and the controller image
 #                deletes the configuration-as-code secret files once they are loaded (init.groovy.d).
-# Tools are installed once under build/tools/ (npm and the Go module proxy the first time, nothing after)
-# and reused while their pins are unchanged; a Jenkinsfile that already passed with the same tool and
-# config is not linted again.
+# Tools are installed once (npm and the Go module proxy the first time, nothing after) and reused while
+# their pins are unchanged: npm-groovy-lint in the home's cache (HM_CACHE, default ~/.cache/hapticmat, so a
+# fresh clone reuses it), compose-check under build/tools/; a Jenkinsfile that already passed with the same
+# tool and config is not linted again.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 TOOLS="$ROOT/build/tools"
-NGL_DIR="$TOOLS/ops-lint"
+NGL_DIR="${HM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hapticmat}/ops-lint"
 CHECK_BIN="$TOOLS/bin/compose-check"
 LOG_DIR="$ROOT/build/lint-ops"
 mkdir -p "$TOOLS/bin" "$LOG_DIR"

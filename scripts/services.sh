@@ -15,7 +15,6 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SVC="${HM_SERVICES_DIR:-$ROOT/build/services}"
-TOOLS="${HM_TOOLS_BIN:-$ROOT/build/tools/bin}"
 LOGS="$SVC/logs"
 RUN="$SVC/run"
 
@@ -60,8 +59,13 @@ HM_HEALTH_TIMEOUT="${HM_HEALTH_TIMEOUT:-120}"   # seconds per service
 HM_STOP_TIMEOUT="${HM_STOP_TIMEOUT:-30}"
 
 PYTHON="${HM_PYTHON:-python3.11}"
-# HM_MLFLOW_VENV: an existing venv with the same pins (e.g. another checkout's), reused as it is.
-VENV="${HM_MLFLOW_VENV:-$SVC/mlflow-venv}"
+# The SeaweedFS binary and MLflow's venv are kept across clones, keyed by their pins, in the home's cache
+# (HM_CACHE, default ~/.cache/hapticmat): CI starts from a fresh clone each time, and building SeaweedFS and
+# installing MLflow took minutes of every run. Installs into the cache are serialised by a lock.
+# HM_TOOLS_BIN / HM_MLFLOW_VENV: other places (an existing venv with the same pins is reused as it is).
+CACHE="${HM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hapticmat}"
+TOOLS="${HM_TOOLS_BIN:-$CACHE/seaweedfs-$HM_SEAWEEDFS_VERSION}"
+VENV="${HM_MLFLOW_VENV:-$CACHE/mlflow-$HM_MLFLOW_VERSION-venv}"
 WEED="$TOOLS/weed"
 MYSQL_DIR="$SVC/mariadb"
 MYSQL_SOCK="$MYSQL_DIR/mysqld.sock"
@@ -200,7 +204,15 @@ ensure_mariadb() {
   fi
 }
 
-ensure_weed() {
+# Runs an install function holding the cache's lock (another checkout may be installing the same thing).
+locked_install() {
+  mkdir -p "$CACHE"
+  ("$@") 9>"$CACHE/.install.lock" || exit 1
+}
+
+ensure_weed() { locked_install install_weed_locked; }
+install_weed_locked() {
+  flock 9
   local stamp="$TOOLS/.weed.version"
   if [[ -x "$WEED" && -f "$stamp" && "$(cat "$stamp")" == "$HM_SEAWEEDFS_VERSION" ]]; then return 0; fi
   command -v go >/dev/null || die "go toolchain not found (needed to build SeaweedFS)"
@@ -216,7 +228,9 @@ ensure_weed() {
   echo "$HM_SEAWEEDFS_VERSION" >"$stamp"
 }
 
-ensure_venv() {
+ensure_venv() { locked_install install_venv_locked; }
+install_venv_locked() {
+  flock 9
   local stamp="$VENV/.hm-pins"
   local pins="mlflow[auth]==$HM_MLFLOW_VERSION pymysql==$HM_PYMYSQL_VERSION boto3==$HM_BOTO3_VERSION requests==$HM_REQUESTS_VERSION"
   if [[ -x "$VENV/bin/mlflow" && -f "$stamp" && "$(cat "$stamp")" == "$pins" ]]; then return 0; fi

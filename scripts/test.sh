@@ -19,15 +19,24 @@
 #      UniFFI exports, size budget); its target dir is cached under ~/.cache/hapticmat. Runs after the tests, so a
 #      failure there still lets every other test run and be counted;
 #   9. `cargo clippy --workspace --all-targets -D warnings` last (a warning fails the run, after every test ran);
-# Ends with one line totalling the tests: "tests: N passed, N failed".
+# Ends with one line totalling the tests: "tests: N passed, N failed", after the time each step took
+# (build/test-times.txt; docs/build-times.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p build
+: >build/test-times.txt
+step_started=$SECONDS
+step() { # NAME: the time since the previous step, for the table at the end
+  printf '%-28s %5d s\n' "$1" "$((SECONDS - step_started))" >>build/test-times.txt
+  step_started=$SECONDS
+}
 cargo fmt --all --check
+step "fmt --check"
 scripts/setup.sh
 # The emulated mat's tools (dbus-daemon, the dbus-fast venv): the BLE end-to-end tests start one emulator
 # each (scripts/mat-emulator.sh, own folder and bus) and never install; test-kotlin.sh starts its own.
 scripts/mat-emulator.sh install
-mkdir -p build
+step "setup"
 
 # Start the stack only if it is not already up, and then stop only what we started.
 stack_started=0
@@ -45,6 +54,7 @@ cleanup() {
 trap cleanup EXIT
 
 cargo test --workspace --locked --no-run "$@" 2>&1 | tail -n 3
+step "compile the tests"
 
 if [[ "$stack_started" == 1 ]]; then
   wait "$stack_pid" || true
@@ -57,16 +67,26 @@ if [[ "$stack_started" == 1 ]]; then
 fi
 eval "$(scripts/services.sh env)"
 export HM_REQUIRE_SERVICES=1
+step "wait for the local stack"
 
 cargo test --workspace --locked "$@" 2>&1 | tee build/test.log
+step "cargo test"
 scripts/bench-quantize.sh --smoke
+step "quantize benchmark smoke"
 scripts/lint-ops.sh
+step "lint-ops"
 scripts/test-kotlin.sh 2>&1 | tee build/test-kotlin.log
+step "Kotlin (core)"
 scripts/test-app.sh 2>&1 | tee build/test-app.log
+step "Kotlin (app)"
 android_status=0
 scripts/check-android.sh 2>&1 | tee build/test-android.log || android_status=$?
+step "Android cross-builds"
 clippy_status=0
 cargo clippy --workspace --all-targets --locked -- -D warnings 2>&1 | tail -n 30 || clippy_status=$?
+step "clippy"
+printf '%-28s %5d s\n' "total" "$SECONDS" >>build/test-times.txt
+cat build/test-times.txt
 cat build/test.log build/test-kotlin.log build/test-app.log build/test-android.log | awk '
   /^test result:/ { p += $4; f += $6 }
   /^(kotlin|app|android) tests:/ { p += $3; f += $5 }
