@@ -32,7 +32,13 @@ use std::sync::OnceLock;
 
 fn session(model: &ModelProto) -> Session {
     let env = environment().expect("ONNX Runtime loads (scripts/setup.sh)");
-    Session::builder(env).unwrap().commit_from_memory(&model.encode_to_vec()).expect("ONNX Runtime loads the model")
+    // As the core loads models: U8U8 where ONNX Runtime's U8S8 kernels would saturate (x86-64 without VNNI).
+    Session::builder(env)
+        .unwrap()
+        .with_precise_qmm()
+        .unwrap()
+        .commit_from_memory(&model.encode_to_vec())
+        .expect("ONNX Runtime loads the model")
 }
 
 /// Runs a single-input, single-output model on `data` in batches; returns the outputs end to end.
