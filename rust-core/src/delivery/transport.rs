@@ -1,17 +1,27 @@
-//! Getting bytes from a store: `http(s)://` through reqwest (rustls), or `file://`. Conditional GET of the
+//! Getting bytes from a store: `http(s)://` through the app's HTTP client ([`HttpClient`], on Android
+//! `HttpURLConnection`) or, on hosts without one, reqwest (rustls); or `file://`. Conditional GET of the
 //! manifest, streamed downloads hashed on the way and cut off past the declared size, resume with `Range`
 //! after a dropped connection, retries with exponential backoff and jitter that honour `Retry-After`,
-//! connect and idle-read timeouts, bounded redirects.
+//! connect and idle-read timeouts, bounded redirects — the same rules whichever client carries the bytes.
 
 use super::cancel::CancelHandle;
+use super::http::{HttpBody, HttpClient, HttpRequest, header};
 use super::manifest::{MAX_MANIFEST_BYTES, hex};
 use super::{DeliveryError, Result};
-use reqwest::header::{CONTENT_RANGE, ETAG, HeaderMap, IF_NONE_MATCH, RANGE, RETRY_AFTER};
-use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+use url::Url;
+
+const NOT_MODIFIED: u16 = 304;
+const OK: u16 = 200;
+const PARTIAL_CONTENT: u16 = 206;
+const RANGE_NOT_SATISFIABLE: u16 = 416;
+/// Most bytes asked of an app client's body per call (one FFI crossing each).
+const APP_READ_BYTES: usize = 64 * 1024;
+const USER_AGENT: &str = concat!("hapticmat-core/", env!("CARGO_PKG_VERSION"));
 
 /// Timeouts, retries and limits of the network side.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,16 +82,50 @@ pub(crate) enum TransferEvent {
     Retrying { attempt: u32, delay: Duration, reason: String },
 }
 
+/// What carries HTTP requests.
+enum Client {
+    /// The app's client: blocking calls, run on tokio's blocking threads.
+    App(Arc<dyn HttpClient>),
+    /// reqwest with rustls and webpki's roots (hosts; not compiled for Android).
+    #[cfg(not(target_os = "android"))]
+    Reqwest(reqwest::Client),
+    /// No client: `file://` stores only (Android without an app client).
+    #[cfg(target_os = "android")]
+    Missing,
+}
+
+/// A response whichever client brought it: status, headers, and the body still to read.
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Body,
+}
+
+enum Body {
+    /// `None` only while a read is under way on a blocking thread (or after one timed out).
+    App(Option<Box<dyn HttpBody>>),
+    #[cfg(not(target_os = "android"))]
+    Reqwest(reqwest::Response),
+}
+
+impl Response {
+    fn content_length(&self) -> Option<u64> {
+        header(&self.headers, "content-length")?.parse().ok()
+    }
+}
+
 /// A client bound to one store.
 pub(crate) struct Transport {
     base: Base,
-    client: reqwest::Client,
+    client: Client,
     cfg: TransportConfig,
 }
 
 impl Transport {
-    /// A transport for `base_url` (`http://`, `https://` or `file://`; the manifest is `<base>/latest.json`).
-    pub(crate) fn new(base_url: &str, cfg: TransportConfig) -> Result<Self> {
+    /// A transport for `base_url` (`http://`, `https://` or `file://`; the manifest is `<base>/latest.json`)
+    /// that sends HTTP through `http` when given, else reqwest (hosts only: on Android an `http(s)` store
+    /// needs the app's client).
+    pub(crate) fn new(base_url: &str, cfg: TransportConfig, http: Option<Arc<dyn HttpClient>>) -> Result<Self> {
         let mut url = Url::parse(base_url).map_err(|e| DeliveryError::Config(format!("base URL: {e}")))?;
         if !url.path().ends_with('/') {
             // Join relative keys under the base, not beside its last segment.
@@ -94,29 +138,22 @@ impl Transport {
             }
             other => return Err(DeliveryError::Config(format!("unsupported URL scheme {other:?}"))),
         };
-        let max = cfg.max_redirects;
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            let (url, previous) = (attempt.url().clone(), attempt.previous());
-            if previous.contains(&url) {
-                attempt.error(format!("redirect loop back to {}", redact(&url)))
-            } else if previous.len() > max {
-                attempt.error(format!("more than {max} redirects"))
-            } else if previous.first().is_some_and(|p| p.scheme() == "https") && url.scheme() != "https" {
-                attempt.error("redirect from https to a plain scheme")
-            } else {
-                attempt.follow()
-            }
-        });
-        let builder = reqwest::Client::builder()
-            .connect_timeout(cfg.connect_timeout)
-            .read_timeout(cfg.idle_timeout)
-            .redirect(policy)
-            .user_agent(concat!("hapticmat-core/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
-            .tcp_nodelay(true);
-        #[cfg(target_os = "android")]
-        let builder = android_trust_store(builder);
-        let client = builder.build().map_err(|e| DeliveryError::Config(format!("HTTP client: {e}")))?;
+        let client = match http {
+            Some(app) => Client::App(app),
+            #[cfg(not(target_os = "android"))]
+            None => Client::Reqwest(reqwest_client(&cfg)?),
+            #[cfg(target_os = "android")]
+            None => match base {
+                Base::Http(ref url) => {
+                    return Err(DeliveryError::Config(format!(
+                        "{} is an HTTP store, and this build reads HTTP only through the app's client: pass one \
+                         (the AAR's ModelUpdates.open does)",
+                        redact(url)
+                    )));
+                }
+                Base::File(_) => Client::Missing,
+            },
+        };
         Ok(Transport { base, client, cfg })
     }
 
@@ -169,12 +206,9 @@ impl Transport {
     }
 
     async fn get_manifest_once(&self, url: &Url, etag: Option<&str>) -> Result<ManifestFetch> {
-        let mut req = self.client.get(url.clone());
-        if let Some(tag) = etag {
-            req = req.header(IF_NONE_MATCH, tag);
-        }
-        let mut resp = self.send(req).await?;
-        if resp.status() == StatusCode::NOT_MODIFIED {
+        let headers = etag.map(|tag| ("If-None-Match".to_string(), tag.to_string())).into_iter().collect();
+        let mut resp = self.send(url, headers).await?;
+        if resp.status == NOT_MODIFIED {
             // "Not modified" means something only as the answer to a conditional request; unasked, it
             // would let a store (or anyone in the path) freeze the device on what it has, unchecked.
             if etag.is_none() {
@@ -190,7 +224,7 @@ impl Transport {
         if resp.content_length().is_some_and(|n| n > MAX_MANIFEST_BYTES as u64) {
             return Err(too_large);
         }
-        let etag = resp.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let etag = header(&resp.headers, "etag").map(str::to_string);
         let mut bytes = Vec::new();
         while let Some(chunk) = self.next_chunk(&mut resp).await? {
             if bytes.len() + chunk.len() > MAX_MANIFEST_BYTES {
@@ -248,20 +282,20 @@ impl Transport {
         events: &mut (dyn FnMut(TransferEvent) + Send),
     ) -> Result<()> {
         let offset = sink.len();
-        let mut req = self.client.get(url.clone());
+        let mut headers = Vec::new();
         if offset > 0 {
             // The key is content-addressed, so the bytes behind it never change: no If-Range needed,
             // and the hash at the end catches a server that gets ranges wrong.
-            req = req.header(RANGE, format!("bytes={offset}-"));
+            headers.push(("Range".to_string(), format!("bytes={offset}-")));
         }
-        let mut resp = self.send(req).await?;
-        match resp.status() {
-            StatusCode::OK if offset > 0 => {
+        let mut resp = self.send(url, headers).await?;
+        match resp.status {
+            OK if offset > 0 => {
                 log::info!("server ignored the range request; starting over");
                 sink.reset()?;
             }
-            StatusCode::PARTIAL_CONTENT => {
-                let start = content_range_start(resp.headers());
+            PARTIAL_CONTENT => {
+                let start = content_range_start(&resp.headers);
                 if start != Some(offset) {
                     sink.reset()?;
                     return Err(DeliveryError::Network(format!(
@@ -269,7 +303,7 @@ impl Transport {
                     )));
                 }
             }
-            StatusCode::RANGE_NOT_SATISFIABLE => {
+            RANGE_NOT_SATISFIABLE => {
                 sink.reset()?;
                 return Err(DeliveryError::Network("range not satisfiable; starting over".into()));
             }
@@ -294,18 +328,108 @@ impl Transport {
         Ok(())
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+    /// GET `url` with `headers`; redirects followed under the same rules for every client.
+    async fn send(&self, url: &Url, headers: Vec<(String, String)>) -> Result<Response> {
         // A server that accepts the connection and never answers is as stalled as one that stops mid-body.
-        match tokio::time::timeout(self.cfg.idle_timeout + self.cfg.connect_timeout, req.send()).await {
-            Ok(r) => r.map_err(network_error),
-            Err(_) => Err(DeliveryError::Network("no response headers in time".into())),
+        let head_deadline = self.cfg.idle_timeout + self.cfg.connect_timeout;
+        let late = || DeliveryError::Network("no response headers in time".into());
+        match &self.client {
+            #[cfg(not(target_os = "android"))]
+            Client::Reqwest(client) => {
+                let req = headers.iter().fold(client.get(url.clone()), |r, (n, v)| r.header(n, v));
+                let resp = tokio::time::timeout(head_deadline, req.send()).await.map_err(|_| late())?;
+                let resp = resp.map_err(network_error)?;
+                let headers = resp
+                    .headers()
+                    .iter()
+                    .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+                    .collect();
+                Ok(Response { status: resp.status().as_u16(), headers, body: Body::Reqwest(resp) })
+            }
+            #[cfg(target_os = "android")]
+            Client::Missing => Err(DeliveryError::Config("no HTTP client".into())),
+            Client::App(client) => {
+                let mut url = url.clone();
+                let mut previous: Vec<Url> = Vec::new();
+                loop {
+                    let mut all = headers.clone();
+                    // The exact bytes: a client that inflates gzip on the fly would change the length and
+                    // the meaning of ranges (Android's HttpURLConnection asks for gzip unless told).
+                    all.push(("Accept-Encoding".into(), "identity".into()));
+                    all.push(("User-Agent".into(), USER_AGENT.into()));
+                    let request = HttpRequest {
+                        url: url.to_string(),
+                        headers: all,
+                        connect_timeout: self.cfg.connect_timeout,
+                        read_timeout: self.cfg.idle_timeout,
+                    };
+                    let client = client.clone();
+                    let call = tokio::task::spawn_blocking(move || client.get(request));
+                    let resp = tokio::time::timeout(head_deadline, call).await.map_err(|_| late())?;
+                    let resp = resp
+                        .map_err(|e| DeliveryError::Network(format!("HTTP client: {e}")))?
+                        .map_err(DeliveryError::Network)?;
+                    if !matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
+                        return Ok(Response {
+                            status: resp.status,
+                            headers: resp.headers,
+                            body: Body::App(Some(resp.body)),
+                        });
+                    }
+                    url = self.follow(&url, header(&resp.headers, "location"), &mut previous)?;
+                }
+            }
         }
     }
 
-    async fn next_chunk(&self, resp: &mut reqwest::Response) -> Result<Option<impl std::ops::Deref<Target = [u8]>>> {
-        match tokio::time::timeout(self.cfg.idle_timeout, resp.chunk()).await {
-            Ok(r) => r.map_err(network_error),
-            Err(_) => Err(DeliveryError::Network(format!("no data for {:?}", self.cfg.idle_timeout))),
+    /// The target of a redirect from `from` to `location`, refused past the limit, on a loop or on a
+    /// downgrade from https (the rules reqwest's policy applies on hosts).
+    fn follow(&self, from: &Url, location: Option<&str>, previous: &mut Vec<Url>) -> Result<Url> {
+        let location = location
+            .ok_or_else(|| DeliveryError::Redirect(format!("redirect from {} without a Location", redact(from))))?;
+        let next =
+            from.join(location).map_err(|e| DeliveryError::Redirect(format!("redirect to {location:?}: {e}")))?;
+        previous.push(from.clone());
+        let max = self.cfg.max_redirects;
+        if previous.contains(&next) {
+            Err(DeliveryError::Redirect(format!("redirect loop back to {}", redact(&next))))
+        } else if previous.len() > max {
+            Err(DeliveryError::Redirect(format!("more than {max} redirects")))
+        } else if previous[0].scheme() == "https" && next.scheme() != "https" {
+            Err(DeliveryError::Redirect("redirect from https to a plain scheme".into()))
+        } else if !matches!(next.scheme(), "http" | "https") {
+            Err(DeliveryError::Redirect(format!("redirect to a {:?} URL", next.scheme())))
+        } else {
+            Ok(next)
+        }
+    }
+
+    async fn next_chunk(&self, resp: &mut Response) -> Result<Option<Vec<u8>>> {
+        let stalled = || DeliveryError::Network(format!("no data for {:?}", self.cfg.idle_timeout));
+        match &mut resp.body {
+            #[cfg(not(target_os = "android"))]
+            Body::Reqwest(r) => match tokio::time::timeout(self.cfg.idle_timeout, r.chunk()).await {
+                Ok(r) => Ok(r.map_err(network_error)?.map(|b| b.to_vec())),
+                Err(_) => Err(stalled()),
+            },
+            Body::App(slot) => {
+                let Some(mut body) = slot.take() else {
+                    return Err(DeliveryError::Network("the response body was abandoned after a stall".into()));
+                };
+                let call = tokio::task::spawn_blocking(move || {
+                    let r = body.read(APP_READ_BYTES);
+                    (body, r)
+                });
+                // Past the idle timeout the read is abandoned (its thread ends with the client's own
+                // read timeout, which is the same).
+                let (body, read) = tokio::time::timeout(self.cfg.idle_timeout, call)
+                    .await
+                    .map_err(|_| stalled())?
+                    .map_err(|e| DeliveryError::Network(format!("HTTP client: {e}")))?;
+                *slot = Some(body);
+                let bytes = read.map_err(DeliveryError::Network)?;
+                Ok((!bytes.is_empty()).then_some(bytes))
+            }
         }
     }
 
@@ -338,52 +462,43 @@ fn join(base: &Url, key: &str) -> Result<Url> {
     base.join(key).map_err(|e| DeliveryError::Config(format!("object key {key:?}: {e}")))
 }
 
-/// Where Android keeps the CA certificates it trusts: the updatable Conscrypt module's copy (Android 14+),
-/// else the system image's. Each file is one PEM certificate after a text dump of it.
-#[cfg(any(target_os = "android", test))]
-const ANDROID_CA_DIRS: &[&str] = &["/apex/com.android.conscrypt/cacerts", "/system/etc/security/cacerts"];
-
-/// The certificates in the first of `dirs` that holds any (files that are not PEM certificates skipped).
-#[cfg(any(target_os = "android", test))]
-fn platform_roots(dirs: &[&str]) -> Vec<reqwest::Certificate> {
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
-        let certs: Vec<_> = entries
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path()).ok())
-            // from_pem_bundle parses (from_pem only keeps the bytes): a file with no certificate gives none
-            .filter_map(|pem| reqwest::Certificate::from_pem_bundle(&pem).ok())
-            .flatten()
-            .collect();
-        if !certs.is_empty() {
-            return certs;
+/// reqwest for hosts: rustls with webpki's roots, no proxy, the redirect rules of [`Transport::follow`].
+#[cfg(not(target_os = "android"))]
+fn reqwest_client(cfg: &TransportConfig) -> Result<reqwest::Client> {
+    let max = cfg.max_redirects;
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        let (url, previous) = (attempt.url().clone(), attempt.previous());
+        if previous.contains(&url) {
+            attempt.error(format!("redirect loop back to {}", redact(&url)))
+        } else if previous.len() > max {
+            attempt.error(format!("more than {max} redirects"))
+        } else if previous.first().is_some_and(|p| p.scheme() == "https") && url.scheme() != "https" {
+            attempt.error("redirect from https to a plain scheme")
+        } else {
+            attempt.follow()
         }
-    }
-    Vec::new()
+    });
+    reqwest::Client::builder()
+        .connect_timeout(cfg.connect_timeout)
+        .read_timeout(cfg.idle_timeout)
+        .redirect(policy)
+        .user_agent(USER_AGENT)
+        .no_proxy()
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| DeliveryError::Config(format!("HTTP client: {e}")))
 }
 
-/// On Android, https stores are trusted through the platform's CA store (what the user's device trusts,
-/// updated with it), not a root list compiled into the library (hosts use webpki-roots).
-#[cfg(target_os = "android")]
-fn android_trust_store(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
-    let roots = platform_roots(ANDROID_CA_DIRS);
-    if roots.is_empty() {
-        log::warn!("no CA certificates in {ANDROID_CA_DIRS:?}: https model stores will be refused");
-    }
-    roots.into_iter().fold(builder.tls_built_in_root_certs(false), |b, c| b.add_root_certificate(c))
-}
-
-fn check_status(resp: &reqwest::Response, url: &Url) -> Result<()> {
-    let status = resp.status();
-    if status.is_success() {
+fn check_status(resp: &Response, url: &Url) -> Result<()> {
+    if (200..300).contains(&resp.status) {
         return Ok(());
     }
-    Err(DeliveryError::Http { status: status.as_u16(), url: redact(url), retry_after_s: retry_after(resp.headers()) })
+    Err(DeliveryError::Http { status: resp.status, url: redact(url), retry_after_s: retry_after(&resp.headers) })
 }
 
 /// `Retry-After` as seconds: either a number of seconds or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<u64> {
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+fn retry_after(headers: &[(String, String)]) -> Option<u64> {
+    let v = header(headers, "retry-after")?;
     if let Ok(s) = v.parse::<u64>() {
         return Some(s);
     }
@@ -391,11 +506,12 @@ fn retry_after(headers: &HeaderMap) -> Option<u64> {
     Some((at.timestamp() - chrono::Utc::now().timestamp()).max(0) as u64)
 }
 
-fn content_range_start(headers: &HeaderMap) -> Option<u64> {
-    let v = headers.get(CONTENT_RANGE)?.to_str().ok()?;
+fn content_range_start(headers: &[(String, String)]) -> Option<u64> {
+    let v = header(headers, "content-range")?;
     v.strip_prefix("bytes ")?.split('-').next()?.trim().parse().ok()
 }
 
+#[cfg(not(target_os = "android"))]
 fn network_error(e: reqwest::Error) -> DeliveryError {
     // Without the URL: a presigned URL's query would be a secret in the log.
     let redirect = e.is_redirect();
@@ -523,7 +639,7 @@ pub fn fetch_object(
     dir: &Path,
     cfg: TransportConfig,
 ) -> Result<PathBuf> {
-    let transport = Transport::new(base_url, cfg)?;
+    let transport = Transport::new(base_url, cfg, None)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -543,27 +659,42 @@ pub fn fetch_object(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    /// An app client the rules below never call.
+    #[derive(Debug)]
+    struct Unused;
+    impl HttpClient for Unused {
+        fn get(&self, _: HttpRequest) -> std::result::Result<super::super::http::HttpResponse, String> {
+            Err("not called".into())
+        }
+    }
 
-    /// Android's CA folders hold one PEM certificate per file after a text dump of it; the reader takes
-    /// those, skips what is not a certificate and moves past missing folders. (Debian's bundle supplies a
-    /// real root to write in Android's layout.)
+    /// Redirects through an app's client follow reqwest's rules on hosts: relative locations resolve,
+    /// loops, chains past the limit, https → http and other schemes are refused, each named.
     #[test]
-    fn platform_roots_reads_androids_ca_folder_layout() {
-        let bundle = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").expect("Debian's CA bundle");
-        let (begin, end) = ("-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----");
-        let a = bundle.find(begin).expect("a certificate");
-        let b = a + bundle[a..].find(end).expect("its end") + end.len();
-        let dir = tempfile::tempdir().unwrap();
-        let text = "Certificate:\n    Data:\n        Version: 3 (0x2)\n";
-        std::fs::write(dir.path().join("5ed36f99.0"), format!("{text}{}\n", &bundle[a..b])).unwrap();
-        std::fs::write(dir.path().join("README"), "not a certificate\n").unwrap();
-        let roots = platform_roots(&["/nonexistent/cacerts", dir.path().to_str().unwrap()]);
-        assert_eq!(roots.len(), 1);
-        let builder = reqwest::Client::builder().tls_built_in_root_certs(false);
-        roots.into_iter().fold(builder, |b, c| b.add_root_certificate(c)).build().expect("a client trusting it");
-        assert!(platform_roots(&["/nonexistent/cacerts"]).is_empty());
-        assert_eq!(ANDROID_CA_DIRS.len(), 2);
+    fn app_client_redirects_follow_the_hosts_rules() {
+        let t = Transport::new("https://store.example/p/", TransportConfig::default(), Some(Arc::new(Unused))).unwrap();
+        let u = |s: &str| Url::parse(s).unwrap();
+        let mut seen = Vec::new();
+        let next = t.follow(&u("https://store.example/p/latest.json"), Some("/q/latest.json"), &mut seen).unwrap();
+        assert_eq!(next.as_str(), "https://store.example/q/latest.json");
+        let back = t.follow(&next, Some("https://store.example/p/latest.json"), &mut seen);
+        assert!(matches!(&back, Err(DeliveryError::Redirect(m)) if m.contains("loop")), "{back:?}");
+        let plain = t.follow(&next, Some("http://store.example/x"), &mut vec![]);
+        assert!(matches!(&plain, Err(DeliveryError::Redirect(m)) if m.contains("plain scheme")), "{plain:?}");
+        let file = t.follow(&u("http://a/"), Some("file:///etc/passwd"), &mut vec![]);
+        assert!(matches!(&file, Err(DeliveryError::Redirect(m)) if m.contains("\"file\"")), "{file:?}");
+        let none = t.follow(&next, None, &mut vec![]);
+        assert!(matches!(&none, Err(DeliveryError::Redirect(m)) if m.contains("without a Location")), "{none:?}");
+        let mut chain = Vec::new();
+        let mut at = u("https://store.example/0");
+        let err = loop {
+            match t.follow(&at, Some(&format!("/{}", chain.len() + 1)), &mut chain) {
+                Ok(next) => at = next,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, DeliveryError::Redirect("more than 5 redirects".into()));
+        assert_eq!(chain.len(), 6);
     }
 
     #[test]
@@ -578,14 +709,12 @@ mod tests {
 
     #[test]
     fn retry_after_reads_seconds_and_dates() {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&h), Some(7));
+        let h = |v: &str| vec![("Retry-After".to_string(), v.to_string())];
+        assert_eq!(retry_after(&h("7")), Some(7));
         let at = (chrono::Utc::now() + chrono::Duration::seconds(120)).to_rfc2822().replace("+0000", "GMT");
-        h.insert(RETRY_AFTER, HeaderValue::from_str(&at).unwrap());
-        assert!(retry_after(&h).is_some_and(|s| (110..=120).contains(&s)), "{:?}", retry_after(&h));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h), None);
+        assert!(retry_after(&h(&at)).is_some_and(|s| (110..=120).contains(&s)), "{:?}", retry_after(&h(&at)));
+        assert_eq!(retry_after(&h("soon")), None);
+        assert_eq!(retry_after(&[("retry-after".to_string(), " 3 ".to_string())]), Some(3));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use super::cache::{Cache, Entry, InstalledModel, TrialStage};
 use super::cancel::CancelHandle;
+use super::http::HttpClient;
 use super::manifest::LATEST;
 use super::root::{KEYS, PinnedRoot, TRUST, Trust};
 use super::selftest::self_test;
@@ -41,6 +42,8 @@ pub struct UpdaterConfig {
     pub max_model_bytes: u64,
     /// Longest a whole check may take (a slow drip cannot hold it forever).
     pub deadline: Duration,
+    /// The app's HTTP client for `http(s)` stores; `None`: reqwest on hosts (an Android build has none).
+    pub http: Option<Arc<dyn HttpClient>>,
 }
 
 impl UpdaterConfig {
@@ -54,6 +57,7 @@ impl UpdaterConfig {
             transport: TransportConfig::default(),
             max_model_bytes: DEFAULT_MAX_MODEL_BYTES,
             deadline: Duration::from_secs(600),
+            http: None,
         }
     }
 }
@@ -253,7 +257,7 @@ impl Updater {
         if config.pinned_keys.is_empty() && config.root.is_none() {
             return Err(UpdateError::Config { reason: "no public key or root key pinned".into() });
         }
-        let transport = Transport::new(&config.base_url, config.transport.clone())?;
+        let transport = Transport::new(&config.base_url, config.transport.clone(), config.http.clone())?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_name("hapticmat-delivery")

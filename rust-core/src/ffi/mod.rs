@@ -15,6 +15,7 @@
 mod background;
 mod bench;
 mod error;
+mod http;
 mod monitor;
 mod records;
 mod scan;
@@ -23,6 +24,7 @@ mod updater;
 
 pub use bench::{ModelBenchmark, benchmark_model};
 pub use error::HapticMatError;
+pub use http::{HttpHeader, StoreHttpBody, StoreHttpClient, StoreHttpError, StoreHttpRequest, StoreHttpResponse};
 pub use monitor::{FrameListener, MatMonitor, PresenceListener};
 pub use records::{
     BaselineStatus, ConnectionStatus, InstalledModelInfo, MatDevice, MatFrame, MatSource, ModelDetails, MonitorState,

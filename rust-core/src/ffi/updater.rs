@@ -3,11 +3,12 @@
 
 use super::background::run_blocking;
 use super::error::{HapticMatError, Result};
+use super::http::{ForeignHttp, StoreHttpClient};
 use super::records::{InstalledModelInfo, UpdateOutcome, UpdateProgress, UpdateReport, UpdateResult, UpdaterSettings};
 use super::task::lock;
 use super::task::{Listeners, LiveObject, TaskHandle};
 use crate::delivery::{CancelHandle, PinnedKeys, ProgressEvent, ProgressListener, PublicKey, UpdateStatus, Updater};
-use crate::delivery::{PinnedRoot, UpdaterConfig};
+use crate::delivery::{HttpClient, PinnedRoot, UpdaterConfig};
 use crate::inference::PresenceModel;
 use std::sync::{Arc, Mutex};
 
@@ -84,8 +85,23 @@ impl ModelUpdater {
 impl ModelUpdater {
     /// Opens the cache folder (removing leftovers of interrupted work, re-checking the serving model's
     /// hash) and pins the keys. Blocks: file I/O; off the main thread.
+    /// HTTP stores are read through the core's own client (hosts); an Android build has none: use
+    /// [`with_http_client`](Self::with_http_client) there (`file://` stores work with either).
     #[uniffi::constructor]
     pub fn new(settings: UpdaterSettings) -> Result<Arc<Self>> {
+        Self::open(settings, None)
+    }
+
+    /// As [`new`](Self::new), reading HTTP stores through the app's client (on Android the AAR passes
+    /// `HttpURLConnection`: TLS trusts the device's CA store and the app's network security config).
+    #[uniffi::constructor]
+    pub fn with_http_client(settings: UpdaterSettings, http: Arc<dyn StoreHttpClient>) -> Result<Arc<Self>> {
+        Self::open(settings, Some(http))
+    }
+}
+
+impl ModelUpdater {
+    fn open(settings: UpdaterSettings, http: Option<Arc<dyn StoreHttpClient>>) -> Result<Arc<Self>> {
         if settings.cache_dir.trim().is_empty() {
             return Err(HapticMatError::invalid("cache folder is empty"));
         }
@@ -111,13 +127,17 @@ impl ModelUpdater {
         }
         let mut config = UpdaterConfig::new(settings.base_url, settings.cache_dir, PinnedKeys::new(keys));
         config.root = root;
+        config.http = http.map(|h| Arc::new(ForeignHttp(h)) as Arc<dyn HttpClient>);
         let inner = Arc::new(Updater::new(config)?);
         let listeners = Listeners::new();
         inner.set_listener(Some(Arc::new(Fanout(listeners.clone()))));
         let models = Arc::new(Mutex::new(Models::read(&inner)));
         Ok(Arc::new(ModelUpdater { inner, models, listeners, _live: LiveObject::new() }))
     }
+}
 
+#[uniffi::export]
+impl ModelUpdater {
     /// Checks the store now and installs a newer verified model. Runs on its own thread (network and
     /// file I/O, bounded by a 10-minute deadline); `suspend` in Kotlin, safe from any dispatcher.
     /// Cancelling the calling coroutine, or [`cancel`](Self::cancel), ends it with `Cancelled`.

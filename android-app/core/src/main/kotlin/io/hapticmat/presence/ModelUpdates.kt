@@ -3,6 +3,7 @@ package io.hapticmat.presence
 import io.hapticmat.core.HapticMatException
 import io.hapticmat.core.InstalledModelInfo
 import io.hapticmat.core.ModelUpdater
+import io.hapticmat.core.StoreHttpClient
 import io.hapticmat.core.UpdateProgress
 import io.hapticmat.core.UpdateProgressListener
 import io.hapticmat.core.UpdateReport
@@ -81,6 +82,10 @@ class ModelUpdates private constructor(internal val native: ModelUpdater) : Clos
          * are revoked, without an app update; [publicKeys] may be empty. A key set the pinned root did not
          * sign, an expired one, or a manifest signed by a key it does not list or revokes throws
          * [HapticMatException.UpdateUntrusted].
+         *
+         * HTTP goes through [http], by default [UrlConnectionStoreHttp] (the platform's `HttpURLConnection`:
+         * the device's CA store, the app's network security config). `null` uses the core's own client,
+         * which only host builds carry: the Android library has no HTTP stack of its own.
          */
         suspend fun open(
             baseUrl: String,
@@ -89,10 +94,13 @@ class ModelUpdates private constructor(internal val native: ModelUpdater) : Clos
             dispatcher: CoroutineDispatcher = Dispatchers.IO,
             rootKey: String? = null,
             rootVersion: Long = 1,
+            http: StoreHttpClient? = UrlConnectionStoreHttp(),
         ): ModelUpdates = withContext(dispatcher) {
             require(rootVersion >= 1) { "rootVersion must be at least 1, was $rootVersion" }
             val settings = UpdaterSettings(baseUrl, cacheDir.path, publicKeys, rootKey, rootVersion.toULong())
-            mapErrors { ModelUpdates(ModelUpdater(settings)) }
+            mapErrors {
+                ModelUpdates(if (http == null) ModelUpdater(settings) else ModelUpdater.withHttpClient(settings, http))
+            }
         }
 
         /**

@@ -32,14 +32,7 @@ class ModelUpdateTest {
 
     @BeforeEach
     fun publish() {
-        val key = File(dir, "signing.key")
-        pipeline("keygen", "--out", key.path)
-        publicKey = File(dir, "signing.key.pub").readText()
-        store = File(dir, "store")
-        pipeline(
-            "publish", "--model", TestEnvironment.model.path, "--key", key.path, "--store", store.path,
-            "--sequence", "1", "--version", "1.0.0", "--expires-in", "30", "--run-id", "kotlin-test-run",
-        )
+        publishTestStore(dir).let { (published, key) -> store = published; publicKey = key }
     }
 
     private fun sha256(f: File) = MessageDigest.getInstance("SHA-256").digest(f.readBytes()).joinToString("") { "%02x".format(it) }

@@ -55,3 +55,16 @@ fun pipeline(vararg args: String): String {
     check(process.waitFor() == 0) { "pipeline ${args.joinToString(" ")} failed:\n$output" }
     return output
 }
+
+/** A store laid out by `pipeline publish` in `dir/store` (sequence 1, version 1.0.0), signed by a key made
+ *  for it in `dir/signing.key`; returns the store and the public key an app would pin. */
+fun publishTestStore(dir: File, runId: String = "kotlin-test-run"): Pair<File, String> {
+    val key = File(dir, "signing.key")
+    pipeline("keygen", "--out", key.path)
+    val store = File(dir, "store")
+    pipeline(
+        "publish", "--model", TestEnvironment.model.path, "--key", key.path, "--store", store.path,
+        "--sequence", "1", "--version", "1.0.0", "--expires-in", "30", "--run-id", runId,
+    )
+    return store to File(dir, "signing.key.pub").readText()
+}
