@@ -236,7 +236,8 @@ pub trait ProgressListener: Send + Sync {
 pub struct Updater {
     config: UpdaterConfig,
     transport: Transport,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (taken by `Drop` to shut down without waiting).
+    runtime: Option<tokio::runtime::Runtime>,
     /// Held for short steps only, never across network I/O or a self-test.
     cache: Mutex<Cache>,
     /// The root and key set this device trusts, when a root is pinned (kept in the cache's `trust.json`).
@@ -248,6 +249,17 @@ pub struct Updater {
     listener: RwLock<Option<Arc<dyn ProgressListener>>>,
     last: Mutex<Option<UpdateReport>>,
     cancel: CancelHandle,
+}
+
+impl Drop for Updater {
+    fn drop(&mut self) {
+        // An app's HTTP client reads on tokio's blocking threads; a read abandoned by a cancel or a
+        // timeout ends only with the client's own read timeout. Dropping the runtime normally would wait
+        // for it (up to 30 s in `close()`); shut down without waiting, and let that thread finish alone.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Updater {
@@ -270,7 +282,7 @@ impl Updater {
             trust: Mutex::new(trust),
             config,
             transport,
-            runtime,
+            runtime: Some(runtime),
             cache: Mutex::new(cache),
             checking: Mutex::new(()),
             loading: Mutex::new(()),
@@ -368,7 +380,7 @@ impl Updater {
         let mut offered = None;
         let result = match cancel.check() {
             Err(e) => Err(e),
-            Ok(()) => self.runtime.block_on(async {
+            Ok(()) => self.runtime.as_ref().expect("runtime lives until drop").block_on(async {
                 tokio::select! {
                     r = self.check(&cancel, &mut offered) => r,
                     () = cancel.cancelled() => Err(DeliveryError::Cancelled),

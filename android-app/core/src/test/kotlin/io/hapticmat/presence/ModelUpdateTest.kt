@@ -18,6 +18,9 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.flow.takeWhile
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeout
+import kotlin.time.Duration.Companion.seconds
 import org.junit.jupiter.api.BeforeEach
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
@@ -86,6 +89,10 @@ class ModelUpdateTest {
                 assertEquals(UpdateOutcome.FAILED, report.outcome)
                 assertEquals("cancelled", report.error)
                 assertNull(updates.currentModel)
+                // The request is still stalled in the HTTP client (its read timeout is 30 s): closing must
+                // not wait for it.
+                assertEquals(1, server.hanging.get())
+                withTimeout(10.seconds) { withContext(Dispatchers.IO) { updates.close() } }
             }
         }
     }
