@@ -38,17 +38,27 @@ impl Debug for HttpResponse {
     }
 }
 
-/// A blocking HTTP client. Errors are the reason as text (a connection refused, a TLS failure, a
-/// timeout): the transport treats them as network failures and retries.
+/// Why a client could not answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpFailure {
+    /// The connection, TLS, a timeout, a dropped body: the transport retries.
+    Network(String),
+    /// The platform will not make this request (Android's cleartext policy for a plain `http://` store, a
+    /// scheme or URL it refuses): trying again cannot help, so the check ends at once, as a configuration
+    /// error.
+    Refused(String),
+}
+
+/// A blocking HTTP client.
 pub trait HttpClient: Send + Sync + Debug {
     /// Sends `request` and returns once the response's head arrived. Never follows redirects.
-    fn get(&self, request: HttpRequest) -> Result<HttpResponse, String>;
+    fn get(&self, request: HttpRequest) -> Result<HttpResponse, HttpFailure>;
 }
 
 /// A response body.
 pub trait HttpBody: Send {
     /// Up to `max` next bytes; empty at the end of the body.
-    fn read(&mut self, max: usize) -> Result<Vec<u8>, String>;
+    fn read(&mut self, max: usize) -> Result<Vec<u8>, HttpFailure>;
 }
 
 /// The value of header `name` (case-insensitive), the first if repeated.

@@ -17,7 +17,7 @@ pub mod updater;
 
 pub use cache::InstalledModel;
 pub use cancel::CancelHandle;
-pub use http::{HttpBody, HttpClient, HttpRequest, HttpResponse};
+pub use http::{HttpBody, HttpClient, HttpFailure, HttpRequest, HttpResponse};
 pub use manifest::{Contract, Manifest, SCHEMA_VERSION};
 pub use root::{KeySet, KeysDocument, PinnedRoot, RootRotation, Trust};
 pub use signing::{Envelope, KeyId, PinnedKeys, PublicKey, Signer25519};

@@ -5,7 +5,7 @@
 //! connect and idle-read timeouts, bounded redirects — the same rules whichever client carries the bytes.
 
 use super::cancel::CancelHandle;
-use super::http::{HttpBody, HttpClient, HttpRequest, header};
+use super::http::{HttpBody, HttpClient, HttpFailure, HttpRequest, header};
 use super::manifest::{MAX_MANIFEST_BYTES, hex};
 use super::{DeliveryError, Result};
 use sha2::{Digest, Sha256};
@@ -368,7 +368,7 @@ impl Transport {
                     let resp = tokio::time::timeout(head_deadline, call).await.map_err(|_| late())?;
                     let resp = resp
                         .map_err(|e| DeliveryError::Network(format!("HTTP client: {e}")))?
-                        .map_err(DeliveryError::Network)?;
+                        .map_err(client_failure)?;
                     if !matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
                         return Ok(Response {
                             status: resp.status,
@@ -427,7 +427,7 @@ impl Transport {
                     .map_err(|_| stalled())?
                     .map_err(|e| DeliveryError::Network(format!("HTTP client: {e}")))?;
                 *slot = Some(body);
-                let bytes = read.map_err(DeliveryError::Network)?;
+                let bytes = read.map_err(client_failure)?;
                 Ok((!bytes.is_empty()).then_some(bytes))
             }
         }
@@ -456,6 +456,14 @@ pub(crate) fn backoff(cfg: &TransportConfig, failures: u32) -> Duration {
     let full = exp.min(cfg.backoff_max);
     let half = full / 2;
     half + half.mul_f64(rand::random::<f64>())
+}
+
+/// An app client's failure: the network's are retried, a refusal by the platform ends the check.
+fn client_failure(failure: HttpFailure) -> DeliveryError {
+    match failure {
+        HttpFailure::Network(reason) => DeliveryError::Network(reason),
+        HttpFailure::Refused(reason) => DeliveryError::Config(format!("the HTTP client refused the request: {reason}")),
+    }
 }
 
 fn join(base: &Url, key: &str) -> Result<Url> {
@@ -663,8 +671,8 @@ mod tests {
     #[derive(Debug)]
     struct Unused;
     impl HttpClient for Unused {
-        fn get(&self, _: HttpRequest) -> std::result::Result<super::super::http::HttpResponse, String> {
-            Err("not called".into())
+        fn get(&self, _: HttpRequest) -> std::result::Result<super::super::http::HttpResponse, HttpFailure> {
+            Err(HttpFailure::Network("not called".into()))
         }
     }
 
@@ -695,6 +703,41 @@ mod tests {
         };
         assert_eq!(err, DeliveryError::Redirect("more than 5 redirects".into()));
         assert_eq!(chain.len(), 6);
+    }
+
+    /// An app client that fails every request the same way and counts them.
+    #[derive(Debug)]
+    struct Failing(HttpFailure, std::sync::atomic::AtomicU32);
+    impl HttpClient for Failing {
+        fn get(&self, _: HttpRequest) -> std::result::Result<super::super::http::HttpResponse, HttpFailure> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(self.0.clone())
+        }
+    }
+
+    /// A network failure in the app's client is retried up to the limit; a refusal by the platform (a
+    /// cleartext store on Android) ends the check at once as a configuration error naming it.
+    #[test]
+    fn app_client_network_failures_are_retried_and_refusals_are_not() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let cfg = TransportConfig {
+            backoff_base: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(2),
+            ..TransportConfig::default()
+        };
+        let fetch = |failure: HttpFailure| {
+            let client = Arc::new(Failing(failure, Default::default()));
+            let t = Transport::new("http://store.example/", cfg.clone(), Some(client.clone())).unwrap();
+            let r = runtime.block_on(t.fetch_manifest("latest.json", None, &CancelHandle::new(), &mut |_| {}));
+            (r, client.1.load(std::sync::atomic::Ordering::SeqCst))
+        };
+        let (r, calls) = fetch(HttpFailure::Network("connection reset".into()));
+        assert_eq!(r, Err(DeliveryError::Network("connection reset".into())));
+        assert_eq!(calls, cfg.max_attempts);
+        let refusal = "CLEARTEXT communication to store.example not permitted by network security policy";
+        let (r, calls) = fetch(HttpFailure::Refused(refusal.into()));
+        assert!(matches!(&r, Err(DeliveryError::Config(m)) if m.contains(refusal)), "{r:?}");
+        assert_eq!(calls, 1);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! [`HttpClient`](crate::delivery::HttpClient). The core keeps every rule (timeouts handed down, redirects,
 //! retries, ranges, size bounds, hashes, signatures): the client only moves bytes.
 
-use crate::delivery::{HttpBody, HttpClient, HttpRequest, HttpResponse};
+use crate::delivery::{HttpBody, HttpClient, HttpFailure, HttpRequest, HttpResponse};
 use std::sync::Arc;
 
 /// One header.
@@ -37,11 +37,25 @@ pub struct StoreHttpResponse {
     pub body: Arc<dyn StoreHttpBody>,
 }
 
-/// Why the client could not answer: the connection, TLS, a timeout. The core retries these.
+/// Why the client could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum StoreHttpError {
+    /// The connection, TLS, a timeout, a dropped body: the core retries.
     #[error("{reason}")]
     Network { reason: String },
+    /// The platform will not make this request (Android's cleartext policy, a scheme or URL it refuses):
+    /// the core does not retry, and the check fails as a configuration error.
+    #[error("{reason}")]
+    Refused { reason: String },
+}
+
+impl From<StoreHttpError> for HttpFailure {
+    fn from(e: StoreHttpError) -> Self {
+        match e {
+            StoreHttpError::Network { reason } => HttpFailure::Network(reason),
+            StoreHttpError::Refused { reason } => HttpFailure::Refused(reason),
+        }
+    }
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for StoreHttpError {
@@ -81,14 +95,14 @@ fn millis(d: std::time::Duration) -> u32 {
 }
 
 impl HttpClient for ForeignHttp {
-    fn get(&self, request: HttpRequest) -> Result<HttpResponse, String> {
+    fn get(&self, request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
         let request = StoreHttpRequest {
             url: request.url,
             headers: request.headers.into_iter().map(|(name, value)| HttpHeader { name, value }).collect(),
             connect_timeout_ms: millis(request.connect_timeout),
             read_timeout_ms: millis(request.read_timeout),
         };
-        let resp = self.0.get(request).map_err(|e| e.to_string())?;
+        let resp = self.0.get(request)?;
         Ok(HttpResponse {
             status: resp.status,
             headers: resp.headers.into_iter().map(|h| (h.name, h.value)).collect(),
@@ -100,10 +114,13 @@ impl HttpClient for ForeignHttp {
 struct ForeignBody(Arc<dyn StoreHttpBody>);
 
 impl HttpBody for ForeignBody {
-    fn read(&mut self, max: usize) -> Result<Vec<u8>, String> {
-        let bytes = self.0.read(max.min(u32::MAX as usize) as u32).map_err(|e| e.to_string())?;
+    fn read(&mut self, max: usize) -> Result<Vec<u8>, HttpFailure> {
+        let bytes = self.0.read(max.min(u32::MAX as usize) as u32)?;
         if bytes.len() > max {
-            return Err(format!("the HTTP client returned {} bytes when asked for at most {max}", bytes.len()));
+            return Err(HttpFailure::Network(format!(
+                "the HTTP client returned {} bytes when asked for at most {max}",
+                bytes.len()
+            )));
         }
         Ok(bytes)
     }

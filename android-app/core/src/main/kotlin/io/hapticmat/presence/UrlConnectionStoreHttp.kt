@@ -9,6 +9,8 @@ import io.hapticmat.core.StoreHttpResponse
 import java.io.IOException
 import java.io.InputStream
 import java.net.HttpURLConnection
+import java.net.MalformedURLException
+import java.net.UnknownServiceException
 import java.net.URL
 
 /**
@@ -24,7 +26,9 @@ class UrlConnectionStoreHttp : StoreHttpClient {
     override fun get(request: StoreHttpRequest): StoreHttpResponse {
         val connection = try {
             URL(request.url).openConnection() as? HttpURLConnection
-                ?: throw StoreHttpException.Network("${request.url.substringBefore(':')} is not an HTTP URL")
+                ?: throw StoreHttpException.Refused("${request.url.substringBefore(':')} is not an HTTP URL")
+        } catch (e: MalformedURLException) {
+            throw StoreHttpException.Refused(describe(e))
         } catch (e: IOException) {
             throw StoreHttpException.Network(describe(e))
         }
@@ -43,6 +47,11 @@ class UrlConnectionStoreHttp : StoreHttpClient {
             // An error status carries its body on the error stream (null when there is none).
             val stream = if (status >= 400) connection.errorStream else connection.inputStream
             return StoreHttpResponse(status.toUShort(), headers, Body(connection, stream))
+        } catch (e: UnknownServiceException) {
+            // Android's network security config refusing plain HTTP ("CLEARTEXT communication to … not
+            // permitted"): another try cannot help.
+            connection.disconnect()
+            throw StoreHttpException.Refused(describe(e))
         } catch (e: IOException) {
             connection.disconnect()
             throw StoreHttpException.Network(describe(e))

@@ -2,7 +2,9 @@ package io.hapticmat.presence
 
 import io.hapticmat.core.HapticMatException
 import io.hapticmat.core.StoreHttpException
+import io.hapticmat.core.StoreHttpClient
 import io.hapticmat.core.StoreHttpRequest
+import io.hapticmat.core.StoreHttpResponse
 import io.hapticmat.core.UpdateOutcome
 import io.hapticmat.core.UpdateProgress
 import java.io.File
@@ -95,8 +97,33 @@ class StoreHttpTest {
             client.get(StoreHttpRequest("http://127.0.0.1:9/latest.json", emptyList(), 2_000u, 2_000u))
         }
         assertTrue(refused.reason.contains("ConnectException"), refused.reason)
-        assertFailsWith<StoreHttpException.Network> {
+        assertFailsWith<StoreHttpException.Refused> {
             client.get(StoreHttpRequest("ftp://127.0.0.1/latest.json", emptyList(), 2_000u, 2_000u))
+        }
+        assertFailsWith<StoreHttpException.Refused> {
+            client.get(StoreHttpRequest("nonsense:", emptyList(), 2_000u, 2_000u))
+        }
+    }
+
+    @Test
+    fun `a request the platform refuses ends the check at once as a configuration error`() = runBlocking<Unit> {
+        // What Android's HttpURLConnection does with plain HTTP under the default network security config
+        // (no such policy on a desktop JVM, so a client stands in for it).
+        val calls = java.util.concurrent.atomic.AtomicInteger()
+        val cleartextPolicy = object : StoreHttpClient {
+            override fun get(request: StoreHttpRequest): StoreHttpResponse {
+                calls.incrementAndGet()
+                throw StoreHttpException.Refused("UnknownServiceException: CLEARTEXT communication not permitted")
+            }
+        }
+        StoreServer(store).use { server ->
+            ModelUpdates.open(server.baseUrl, File(dir, "cache"), listOf(publicKey), http = cleartextPolicy).use { updates ->
+                val e = assertFailsWith<HapticMatException.Configuration> { updates.checkNow() }
+                assertTrue(e.message!!.contains("CLEARTEXT"), e.message)
+                assertNull(updates.currentModel)
+            }
+            assertEquals(1, calls.get())
+            assertTrue(server.requests.isEmpty())
         }
     }
 }
