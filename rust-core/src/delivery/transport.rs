@@ -382,25 +382,16 @@ impl Transport {
         }
     }
 
-    /// The target of a redirect from `from` to `location`, refused past the limit, on a loop or on a
-    /// downgrade from https (the rules reqwest's policy applies on hosts).
+    /// The target of a redirect from `from` to `location`, under [`redirect_refusal`]'s rules.
     fn follow(&self, from: &Url, location: Option<&str>, previous: &mut Vec<Url>) -> Result<Url> {
         let location = location
             .ok_or_else(|| DeliveryError::Redirect(format!("redirect from {} without a Location", redact(from))))?;
         let next =
             from.join(location).map_err(|e| DeliveryError::Redirect(format!("redirect to {location:?}: {e}")))?;
         previous.push(from.clone());
-        let max = self.cfg.max_redirects;
-        if previous.contains(&next) {
-            Err(DeliveryError::Redirect(format!("redirect loop back to {}", redact(&next))))
-        } else if previous.len() > max {
-            Err(DeliveryError::Redirect(format!("more than {max} redirects")))
-        } else if previous[0].scheme() == "https" && next.scheme() != "https" {
-            Err(DeliveryError::Redirect("redirect from https to a plain scheme".into()))
-        } else if !matches!(next.scheme(), "http" | "https") {
-            Err(DeliveryError::Redirect(format!("redirect to a {:?} URL", next.scheme())))
-        } else {
-            Ok(next)
+        match redirect_refusal(previous, &next, self.cfg.max_redirects) {
+            Some(why) => Err(DeliveryError::Redirect(why)),
+            None => Ok(next),
         }
     }
 
@@ -470,20 +461,31 @@ fn join(base: &Url, key: &str) -> Result<Url> {
     base.join(key).map_err(|e| DeliveryError::Config(format!("object key {key:?}: {e}")))
 }
 
-/// reqwest for hosts: rustls with webpki's roots, no proxy, the redirect rules of [`Transport::follow`].
+/// Why a redirect to `next` is refused, if it is, after the requests to `previous` (the first one the
+/// original): a loop, more than `max` hops, a downgrade from https, a scheme other than http(s). One rule
+/// set for reqwest's policy and for an app client's redirects, which the core follows itself.
+fn redirect_refusal(previous: &[Url], next: &Url, max: usize) -> Option<String> {
+    if previous.contains(next) {
+        Some(format!("redirect loop back to {}", redact(next)))
+    } else if previous.len() > max {
+        Some(format!("more than {max} redirects"))
+    } else if previous.first().is_some_and(|p| p.scheme() == "https") && next.scheme() != "https" {
+        Some("redirect from https to a plain scheme".into())
+    } else if !matches!(next.scheme(), "http" | "https") {
+        Some(format!("redirect to a {:?} URL", next.scheme()))
+    } else {
+        None
+    }
+}
+
+/// reqwest for hosts: rustls with webpki's roots, no proxy, the redirect rules of [`redirect_refusal`].
 #[cfg(not(target_os = "android"))]
 fn reqwest_client(cfg: &TransportConfig) -> Result<reqwest::Client> {
     let max = cfg.max_redirects;
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
-        let (url, previous) = (attempt.url().clone(), attempt.previous());
-        if previous.contains(&url) {
-            attempt.error(format!("redirect loop back to {}", redact(&url)))
-        } else if previous.len() > max {
-            attempt.error(format!("more than {max} redirects"))
-        } else if previous.first().is_some_and(|p| p.scheme() == "https") && url.scheme() != "https" {
-            attempt.error("redirect from https to a plain scheme")
-        } else {
-            attempt.follow()
+        match redirect_refusal(attempt.previous(), attempt.url(), max) {
+            Some(why) => attempt.error(why),
+            None => attempt.follow(),
         }
     });
     reqwest::Client::builder()

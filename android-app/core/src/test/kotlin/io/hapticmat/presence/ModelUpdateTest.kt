@@ -21,23 +21,10 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withContext
 import kotlinx.coroutines.withTimeout
 import kotlin.time.Duration.Companion.seconds
-import org.junit.jupiter.api.BeforeEach
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.io.TempDir
 
 /** Updates from a store laid out by `pipeline publish`, served over HTTP on loopback. */
-class ModelUpdateTest {
-    @TempDir
-    lateinit var dir: File
-
-    private lateinit var store: File
-    private lateinit var publicKey: String
-
-    @BeforeEach
-    fun publish() {
-        publishTestStore(dir).let { (published, key) -> store = published; publicKey = key }
-    }
-
+class ModelUpdateTest : PublishedStoreTest() {
     private fun sha256(f: File) = MessageDigest.getInstance("SHA-256").digest(f.readBytes()).joinToString("") { "%02x".format(it) }
 
     @Test

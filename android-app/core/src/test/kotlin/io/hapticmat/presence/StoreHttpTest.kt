@@ -17,27 +17,14 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.flow.takeWhile
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
-import org.junit.jupiter.api.BeforeEach
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.io.TempDir
 
 /**
  * The store read through [UrlConnectionStoreHttp] (what the Android library does: it carries no HTTP stack
  * of its own) with the core's rules on top: conditional manifest requests, redirects the core follows,
  * a dropped download resumed with `Range`, and the size and hash checks whatever the client returns.
  */
-class StoreHttpTest {
-    @TempDir
-    lateinit var dir: File
-
-    private lateinit var store: File
-    private lateinit var publicKey: String
-
-    @BeforeEach
-    fun publish() {
-        publishTestStore(dir).let { (published, key) -> store = published; publicKey = key }
-    }
-
+class StoreHttpTest : PublishedStoreTest() {
     @Test
     fun `the manifest is asked for conditionally and a 304 keeps the verified model`() = runBlocking<Unit> {
         StoreServer(store, etags = true).use { server ->

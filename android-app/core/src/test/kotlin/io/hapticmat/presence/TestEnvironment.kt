@@ -5,6 +5,8 @@ import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.BeforeEach
+import org.junit.jupiter.api.io.TempDir
 
 /**
  * What the tests need from outside the JVM, passed by android-app/core/pom.xml's surefire configuration
@@ -56,15 +58,27 @@ fun pipeline(vararg args: String): String {
     return output
 }
 
-/** A store laid out by `pipeline publish` in `dir/store` (sequence 1, version 1.0.0), signed by a key made
- *  for it in `dir/signing.key`; returns the store and the public key an app would pin. */
-fun publishTestStore(dir: File, runId: String = "kotlin-test-run"): Pair<File, String> {
-    val key = File(dir, "signing.key")
-    pipeline("keygen", "--out", key.path)
-    val store = File(dir, "store")
-    pipeline(
-        "publish", "--model", TestEnvironment.model.path, "--key", key.path, "--store", store.path,
-        "--sequence", "1", "--version", "1.0.0", "--expires-in", "30", "--run-id", runId,
-    )
-    return store to File(dir, "signing.key.pub").readText()
+/**
+ * Tests against a store laid out by `pipeline publish` in `dir/store` before each test (sequence 1, version
+ * 1.0.0, run id `kotlin-test-run`), signed by a key made for it in `dir/signing.key`; [publicKey] is the key
+ * an app would pin.
+ */
+abstract class PublishedStoreTest {
+    @TempDir
+    lateinit var dir: File
+
+    protected lateinit var store: File
+    protected lateinit var publicKey: String
+
+    @BeforeEach
+    fun publish() {
+        val key = File(dir, "signing.key")
+        pipeline("keygen", "--out", key.path)
+        store = File(dir, "store")
+        pipeline(
+            "publish", "--model", TestEnvironment.model.path, "--key", key.path, "--store", store.path,
+            "--sequence", "1", "--version", "1.0.0", "--expires-in", "30", "--run-id", "kotlin-test-run",
+        )
+        publicKey = File(dir, "signing.key.pub").readText()
+    }
 }
